@@ -1,0 +1,93 @@
+#include "server/grpc/infer_dispatch.h"
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "server/codec/infer_request_decoder.h"
+#include "server/codec/infer_response_encoder.h"
+
+namespace kiln::server {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+uint64_t NanosSince(Clock::time_point start, Clock::time_point end) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(end - start)
+      .count();
+}
+
+uint64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+void DispatchInfer(const ModelRepository& repository,
+                   const inference::ModelInferRequest* request,
+                   inference::ModelInferResponse* response,
+                   std::function<void(absl::Status)> done) {
+  const Clock::time_point arrival = Clock::now();
+  auto model = repository.Find(request->model_name(), request->model_version());
+  if (!model.ok()) {
+    done(model.status());
+    return;
+  }
+  std::shared_ptr<ServedModel> served = *std::move(model);
+  const inference::ModelConfig& config = served->config();
+
+  auto fail = [served, arrival, &done](absl::Status status) {
+    served->stats().RecordFailure(NanosSince(arrival, Clock::now()), NowMs());
+    done(std::move(status));
+  };
+  auto selected = SelectOutputs(*request, config);
+  if (!selected.ok()) return fail(selected.status());
+  // The request outlives the run (the caller keeps it until `done`), so the
+  // tensors view its bytes without owning them.
+  auto decoded = DecodeInferInputs(*request, config, nullptr);
+  if (!decoded.ok()) return fail(decoded.status());
+  const Clock::time_point decoded_at = Clock::now();
+  const uint64_t batch_size =
+      config.max_batch_size() > 0 ? decoded->batch_size : 1;
+
+  absl::Status enqueued = served->Enqueue(
+      std::move(decoded->tensors), decoded->batch_size,
+      [served, request, response, arrival, decoded_at, batch_size,
+       selected = *std::move(selected),
+       done](absl::StatusOr<engine::Outputs> outputs,
+             const JobTimings& job) mutable {
+        const Clock::time_point ran_at = Clock::now();
+        const inference::ModelConfig& config = served->config();
+        absl::StatusOr<std::vector<engine::Tensor>> matched =
+            outputs.ok() ? MatchOutputs(config, *outputs)
+                         : absl::StatusOr<std::vector<engine::Tensor>>(
+                               absl::Status(outputs.status().code(),
+                                            absl::StrCat(
+                                                "model '", config.name(),
+                                                "': ",
+                                                outputs.status().message())));
+        if (!matched.ok()) {
+          served->stats().RecordFailure(NanosSince(arrival, Clock::now()),
+                                        NowMs());
+          done(matched.status());
+          return;
+        }
+        response->set_model_name(config.name());
+        response->set_model_version(std::to_string(served->version()));
+        response->set_id(request->id());
+        EncodeInferOutputs(config, selected, *matched, response);
+        const Clock::time_point end = Clock::now();
+        RequestTimings timings;
+        timings.request_ns = NanosSince(arrival, end);
+        timings.queue_ns = job.queue_ns;
+        timings.compute_input_ns = NanosSince(arrival, decoded_at);
+        timings.compute_infer_ns = job.compute_ns;
+        timings.compute_output_ns = NanosSince(ran_at, end);
+        served->stats().RecordSuccess(batch_size, timings, NowMs());
+        done(absl::OkStatus());
+      });
+  if (!enqueued.ok()) fail(enqueued);
+}
+
+}  // namespace kiln::server

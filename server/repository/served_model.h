@@ -1,0 +1,76 @@
+// One loaded, servable model version: its normalized config, the engine
+// model, its execution instances and its statistics.
+//
+// Thread safety: all methods may be called concurrently. Shutdown drains the
+// instances (every accepted request completes) and must not be called from an
+// instance thread.
+#ifndef KILN_SERVER_REPOSITORY_SERVED_MODEL_H_
+#define KILN_SERVER_REPOSITORY_SERVED_MODEL_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/model.h"
+#include "proto/model_config.pb.h"
+#include "server/repository/model_stats.h"
+#include "server/scheduler/instance_pool.h"
+
+namespace kiln::server {
+
+class ServedModel {
+ public:
+  struct Options {
+    std::string name;
+    int64_t version = 0;
+    inference::ModelConfig config;  // normalized
+    std::string model_path;
+    // From --intra-op-threads; 0 = the cores divided among the instances.
+    // The config parameter INTRA_OP_THREAD_COUNT takes precedence.
+    int intra_op_threads = 0;
+  };
+
+  // Loads the TorchScript file and starts the instances. Errors name the
+  // model and version and say why (InvalidArgument for a file that is not a
+  // matching TorchScript model, NotFound for a missing file).
+  static absl::StatusOr<std::shared_ptr<ServedModel>> Load(
+      const Options& options);
+
+  ~ServedModel();
+
+  const std::string& name() const { return options_.name; }
+  int64_t version() const { return options_.version; }
+  const inference::ModelConfig& config() const { return options_.config; }
+  ModelStats& stats() { return stats_; }
+  const engine::LoadReport& load_report() const {
+    return model_->load_report();
+  }
+
+  // Schedules one request's inputs (config input order). `done` runs on an
+  // instance thread with the model's outputs; it is not called when Enqueue
+  // returns an error (Unavailable while unloading).
+  absl::Status Enqueue(
+      std::vector<engine::Tensor> inputs, int64_t batch_size,
+      std::function<void(absl::StatusOr<engine::Outputs>, const JobTimings&)>
+          done);
+
+  // Requests queued and not yet picked up by an instance.
+  size_t pending() const { return pool_->pending(); }
+
+  void Shutdown();
+
+ private:
+  ServedModel(Options options, std::unique_ptr<engine::Model> model);
+
+  const Options options_;
+  std::unique_ptr<engine::Model> model_;
+  std::unique_ptr<InstancePool> pool_;
+  ModelStats stats_;
+};
+
+}  // namespace kiln::server
+
+#endif  // KILN_SERVER_REPOSITORY_SERVED_MODEL_H_
