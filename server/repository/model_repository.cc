@@ -196,8 +196,7 @@ absl::Status ModelRepository::LoadModelLocked(const std::string& name) {
       fresh[version] = *std::move(model);
       continue;
     }
-    LogError(absl::StrCat("failed to load model '", name, "' version ",
-                          version, ": ", model.status().message()));
+    LogError(absl::StrCat("failed to load: ", model.status().message()));
     errors.push_back(std::string(model.status().message()));
     std::lock_guard<std::mutex> lock(mu_);
     VersionSlot& slot = models_[name].versions[version];
