@@ -1,0 +1,372 @@
+"""Model definitions and writers for Kiln's generated model repositories.
+
+Imported lazily by make_repository.py (importing torch costs seconds; the
+up-to-date check must not pay it). Every model is built from a fixed seed, so a
+repository generated twice from the same source holds the same weights.
+
+Each builder writes one model folder: <out>/<name>/config.pbtxt and
+<out>/<name>/<version>/model.pt. See README.md for what each model is for.
+"""
+
+import os
+import random
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import torch
+from torch import Tensor
+
+# ---------------------------------------------------------------- config text
+
+
+def _tensor_block(kind: str, specs) -> str:
+    """specs: [(name, TYPE_x, dims)] -> 'input [ {...}, {...} ]' in Triton syntax."""
+    items = []
+    for name, dtype, dims in specs:
+        items.append(
+            "  {\n"
+            f'    name: "{name}"\n'
+            f"    data_type: {dtype}\n"
+            f"    dims: [ {', '.join(str(d) for d in dims)} ]\n"
+            "  }"
+        )
+    return f"{kind} [\n" + ",\n".join(items) + "\n]\n"
+
+
+def config_text(name, max_batch_size, inputs, outputs, platform="pytorch_libtorch",
+                backend=None, extra=""):
+    head = f'name: "{name}"\n'
+    head += f'backend: "{backend}"\n' if backend else f'platform: "{platform}"\n'
+    head += f"max_batch_size: {max_batch_size}\n"
+    return head + _tensor_block("input", inputs) + _tensor_block("output", outputs) + extra
+
+
+def write_model(out: Path, name: str, config: str, modules: Dict[int, torch.jit.ScriptModule]):
+    model_dir = out / name
+    model_dir.mkdir(parents=True)
+    (model_dir / "config.pbtxt").write_text(config)
+    for version, module in modules.items():
+        vdir = model_dir / str(version)
+        vdir.mkdir()
+        torch.jit.save(module, str(vdir / "model.pt"))
+    return model_dir
+
+
+def _seeded(seed: int):
+    torch.manual_seed(seed)
+    random.seed(seed)
+
+
+# -------------------------------------------------------------------- modules
+
+
+class TwoInTwoOut(torch.nn.Module):
+    def forward(self, a: Tensor, b: Tensor) -> Tuple[Tensor, Tensor]:
+        return a + b, a * b
+
+
+class Int64Embed(torch.nn.Module):
+    VOCAB = 100
+
+    def __init__(self):
+        super().__init__()
+        self.emb = torch.nn.Embedding(self.VOCAB, 8)
+
+    def forward(self, ids: Tensor) -> Tensor:
+        return self.emb(ids).mean(dim=1)
+
+
+class TinyCnn(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.bn1 = torch.nn.BatchNorm2d(8)
+        self.pool = torch.nn.MaxPool2d(2)
+        self.conv2 = torch.nn.Conv2d(8, 16, 3, padding=1)
+        self.fc = torch.nn.Linear(16, 10)
+        with torch.no_grad():  # non-trivial running stats, so BN folding matters
+            self.bn1.running_mean.uniform_(-0.5, 0.5)
+            self.bn1.running_var.uniform_(0.5, 2.0)
+            self.bn1.weight.uniform_(0.5, 1.5)
+            self.bn1.bias.uniform_(-0.2, 0.2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.pool(torch.relu(self.bn1(self.conv1(x))))
+        x = torch.relu(self.conv2(x))
+        x = torch.flatten(torch.nn.functional.adaptive_avg_pool2d(x, 1), 1)
+        return self.fc(x)
+
+
+class AllDtypes(torch.nn.Module):
+    def forward(self, x0: Tensor, x1: Tensor, x2: Tensor, x3: Tensor, x4: Tensor,
+                x5: Tensor, x6: Tensor, x7: Tensor, x8: Tensor, x9: Tensor
+                ) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor,
+                           Tensor, Tensor, Tensor, Tensor, Tensor]:
+        return (torch.logical_not(x0), x1 + 1, x2 + 1, x3 + 1, x4 + 1,
+                x5 + 1, x6 + 1, x7 + 1, x8 + 1, x9 + 1)
+
+
+class DictOutput(torch.nn.Module):
+    def forward(self, x: Tensor, y: Tensor) -> Dict[str, Tensor]:
+        return {"sum": x + y, "prod": x * y}
+
+
+class DictInput(torch.nn.Module):
+    def forward(self, inputs: Dict[str, Tensor]) -> Tensor:
+        return inputs["x"] * 2.0 + inputs["y"]
+
+
+class RuntimeErrorModel(torch.nn.Module):
+    def forward(self, x: Tensor) -> Tensor:
+        if bool((x < 0).any()):
+            raise RuntimeError("negative input not allowed")
+        return x * 2
+
+
+class Slow(torch.nn.Module):
+    """~300 ms per request with 2 intra-op threads on the 2-core dev machines
+    (1000 iterations: 280-330 ms there, plain or frozen; ~490 ms on 1 thread). The map
+    a <- tanh(a @ w + a0) with ||w||_2 = 0.9 is a contraction, so results stay
+    well-conditioned (tiny rounding differences shrink, not grow)."""
+
+    ITERATIONS = 1000
+
+    def __init__(self):
+        super().__init__()
+        w = torch.randn(256, 256)
+        w = w / torch.linalg.matrix_norm(w, 2) * 0.9
+        self.w = torch.nn.Parameter(w, requires_grad=False)
+        self.iterations = self.ITERATIONS
+
+    def forward(self, x: Tensor) -> Tensor:
+        a0 = x.repeat(1024).view(256, 256)
+        a = a0
+        for _ in range(self.iterations):
+            a = torch.tanh(torch.mm(a, self.w) + a0)
+        return a[0, :64] + a[255, 64:128]
+
+
+class AddConst(torch.nn.Module):
+    def __init__(self, value: float):
+        super().__init__()
+        self.value = value
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.value
+
+
+@torch.jit.interface
+class _TensorFn(torch.nn.Module):
+    def forward(self, x: Tensor) -> Tensor:
+        pass
+
+
+class _PlusOne(torch.nn.Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return x + 1
+
+
+class NoFreeze(torch.nn.Module):
+    """Sets attributes at run time: a call counter, and an interface-typed
+    submodule. torch.jit.freeze (LibTorch 1.13) rejects it with
+    "failed to freeze interface attribute 'impl'"; TorchScript runs it fine."""
+
+    impl: _TensorFn
+
+    def __init__(self):
+        super().__init__()
+        self.impl = _PlusOne()
+        self.spare = _PlusOne()
+        self.calls = 0
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.calls += 1
+        self.impl = self.spare
+        return self.impl(x)
+
+
+class NamedArgs(torch.nn.Module):
+    def forward(self, image: Tensor, scale: Tensor) -> Tensor:
+        return image * 2.0 - scale
+
+
+# ------------------------------------------------------------------- builders
+
+FP32 = "TYPE_FP32"
+
+
+def _script(module: torch.nn.Module) -> torch.jit.ScriptModule:
+    return torch.jit.script(module.eval())
+
+
+def _trace(module: torch.nn.Module, example: Tensor) -> torch.jit.ScriptModule:
+    with torch.no_grad():
+        return torch.jit.trace(module.eval(), example)
+
+
+def build_torchvision(out: Path, name: str, seed: int, dynamic_batching: bool = True):
+    import torchvision  # only the vision builders need it
+
+    _seeded(seed)
+    net = getattr(torchvision.models, name)(weights=None)
+    traced = _trace(net, torch.randn(1, 3, 224, 224))
+    extra = "dynamic_batching {\n  max_queue_delay_microseconds: 500\n}\n" if dynamic_batching else ""
+    cfg = config_text(name, 8, [("INPUT__0", FP32, [3, 224, 224])],
+                      [("OUTPUT__0", FP32, [1000])], extra=extra)
+    write_model(out, name, cfg, {1: traced})
+
+
+def build_two_in_two_out(out: Path):
+    _seeded(1)
+    # backend: "pytorch" instead of platform: both spellings must be accepted.
+    cfg = config_text("two_in_two_out", 8, [("a", FP32, [4]), ("b", FP32, [4])],
+                      [("OUTPUT__0", FP32, [4]), ("OUTPUT__1", FP32, [4])], backend="pytorch")
+    write_model(out, "two_in_two_out", cfg, {1: _script(TwoInTwoOut())})
+
+
+def build_int64_embed(out: Path):
+    _seeded(2)
+    cfg = config_text("int64_embed", 8, [("INPUT__0", "TYPE_INT64", [16])],
+                      [("OUTPUT__0", FP32, [8])])
+    write_model(out, "int64_embed", cfg, {1: _script(Int64Embed())})
+
+
+def build_tiny_cnn(out: Path):
+    _seeded(3)
+    traced = _trace(TinyCnn(), torch.randn(1, 3, 32, 32))
+    extra = ("dynamic_batching {\n  max_queue_delay_microseconds: 500\n}\n"
+             "instance_group [\n  {\n    count: 1\n    kind: KIND_CPU\n  }\n]\n")
+    cfg = config_text("tiny_cnn", 8, [("INPUT__0", FP32, [3, 32, 32])],
+                      [("OUTPUT__0", FP32, [10])], extra=extra)
+    write_model(out, "tiny_cnn", cfg, {1: traced})
+
+
+ALL_DTYPES = ["TYPE_BOOL", "TYPE_UINT8", "TYPE_INT8", "TYPE_INT16", "TYPE_INT32",
+              "TYPE_INT64", "TYPE_FP16", "TYPE_BF16", "TYPE_FP32", "TYPE_FP64"]
+
+
+def build_all_dtypes(out: Path):
+    inputs = [(f"INPUT__{i}", t, [2, 3]) for i, t in enumerate(ALL_DTYPES)]
+    outputs = [(f"OUTPUT__{i}", t, [2, 3]) for i, t in enumerate(ALL_DTYPES)]
+    write_model(out, "all_dtypes", config_text("all_dtypes", 0, inputs, outputs),
+                {1: _script(AllDtypes())})
+
+
+def build_dict_output(out: Path):
+    # Config lists "prod" before "sum": outputs are matched by name, not order.
+    cfg = config_text("dict_output", 8, [("INPUT__0", FP32, [4]), ("INPUT__1", FP32, [4])],
+                      [("prod", FP32, [4]), ("sum", FP32, [4])])
+    write_model(out, "dict_output", cfg, {1: _script(DictOutput())})
+
+
+def build_dict_input(out: Path):
+    cfg = config_text("dict_input", 8, [("x", FP32, [4]), ("y", FP32, [4])],
+                      [("OUTPUT__0", FP32, [4])])
+    write_model(out, "dict_input", cfg, {1: _script(DictInput())})
+
+
+def build_runtime_error(out: Path):
+    cfg = config_text("runtime_error", 4, [("INPUT__0", FP32, [4])], [("OUTPUT__0", FP32, [4])])
+    write_model(out, "runtime_error", cfg, {1: _script(RuntimeErrorModel())})
+
+
+def build_slow(out: Path):
+    _seeded(4)
+    cfg = config_text("slow", 0, [("INPUT__0", FP32, [64])], [("OUTPUT__0", FP32, [64])])
+    write_model(out, "slow", cfg, {1: _script(Slow())})
+
+
+def build_multi_version(out: Path):
+    extra = "version_policy {\n  latest {\n    num_versions: 2\n  }\n}\n"
+    cfg = config_text("multi_version", 8, [("INPUT__0", FP32, [4])],
+                      [("OUTPUT__0", FP32, [4])], extra=extra)
+    model_dir = write_model(out, "multi_version", cfg,
+                            {v: _script(AddConst(float(v))) for v in (1, 2, 3)})
+    # Ignored folders: a name starting with "0" and a non-numeric one. If the
+    # server served "01" as a version, it would answer x + 100.
+    (model_dir / "01").mkdir()
+    torch.jit.save(_script(AddConst(100.0)), str(model_dir / "01" / "model.pt"))
+    (model_dir / "notes").mkdir()
+    (model_dir / "notes" / "README.txt").write_text("not a version folder\n")
+
+
+def build_specific_version(out: Path):
+    extra = "version_policy {\n  specific {\n    versions: [ 1, 3 ]\n  }\n}\n"
+    cfg = config_text("specific_version", 8, [("INPUT__0", FP32, [4])],
+                      [("OUTPUT__0", FP32, [4])], extra=extra)
+    write_model(out, "specific_version", cfg,
+                {v: _script(AddConst(float(v))) for v in (1, 2, 3)})
+
+
+def build_no_freeze(out: Path):
+    cfg = config_text("no_freeze", 8, [("INPUT__0", FP32, [4])], [("OUTPUT__0", FP32, [4])])
+    write_model(out, "no_freeze", cfg, {1: _script(NoFreeze())})
+
+
+def build_named_args(out: Path):
+    # Config order (scale, image) differs from forward()'s (image, scale).
+    cfg = config_text("named_args", 8, [("scale", FP32, [1]), ("image", FP32, [4])],
+                      [("OUTPUT__0", FP32, [4])])
+    write_model(out, "named_args", cfg, {1: _script(NamedArgs())})
+
+
+def _simple_cfg(name, **kw):
+    return config_text(name, 8, [("INPUT__0", FP32, [4])], [("OUTPUT__0", FP32, [4])], **kw)
+
+
+def build_broken(out: Path):
+    """Models that must end UNAVAILABLE while the rest serve."""
+    good = _script(_PlusOne())
+
+    # A config.pbtxt that protobuf's text format cannot parse (unclosed list).
+    bad = 'name: "broken_config"\nplatform: "pytorch_libtorch"\nmax_batch_size: 8\n' \
+          'input [\n  {\n    name: "INPUT__0"\n    data_type: TYPE_FP32\n    dims: [ 4 \n'
+    model_dir = write_model(out, "broken_config", _simple_cfg("broken_config"), {1: good})
+    (model_dir / "config.pbtxt").write_text(bad)
+
+    model_dir = write_model(out, "corrupt_model", _simple_cfg("corrupt_model"), {})
+    (model_dir / "1").mkdir()
+    (model_dir / "1" / "model.pt").write_bytes(random.Random(5).randbytes(4096))
+
+    model_dir = write_model(out, "not_torchscript", _simple_cfg("not_torchscript"), {})
+    (model_dir / "1").mkdir()
+    _seeded(6)
+    torch.save(TinyCnn().state_dict(), str(model_dir / "1" / "model.pt"))
+
+    cfg = config_text("signature_mismatch", 8,
+                      [("x", FP32, [4]), ("y", FP32, [4]), ("z", FP32, [4])],
+                      [("OUTPUT__0", FP32, [4])])
+    write_model(out, "signature_mismatch", cfg, {1: good})
+
+    write_model(out, "bad_platform", _simple_cfg("bad_platform", platform="tensorflow_savedmodel"),
+                {1: good})
+
+
+# ---------------------------------------------------------------------- kinds
+
+
+def build(kind: str, out: Path):
+    torch.set_num_threads(2)
+    if kind == "demo":
+        build_torchvision(out, "resnet18", seed=10)
+        build_torchvision(out, "mobilenet_v2", seed=11)
+        build_two_in_two_out(out)
+        build_int64_embed(out)
+    elif kind == "test":
+        build_tiny_cnn(out)
+        build_torchvision(out, "mobilenet_v2", seed=11, dynamic_batching=False)
+        build_two_in_two_out(out)
+        build_int64_embed(out)
+        build_all_dtypes(out)
+        build_dict_output(out)
+        build_dict_input(out)
+        build_runtime_error(out)
+        build_slow(out)
+        build_multi_version(out)
+        build_specific_version(out)
+        build_no_freeze(out)
+        build_named_args(out)
+        build_broken(out)
+    else:
+        raise ValueError(f"unknown kind {kind!r}")
+    return sorted(p.name for p in out.iterdir() if p.is_dir())

@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Writes a Triton-style model repository of generated TorchScript models.
+
+    make_repository.py --kind demo|test --out DIR [--force]
+
+  demo: what scripts/serve serves (resnet18, mobilenet_v2, two_in_two_out,
+        int64_embed).
+  test: the e2e test repository (small models, every dtype, dict inputs and
+        outputs, versions, a model freeze rejects, and broken models).
+
+Weights are random from fixed seeds; nothing is downloaded. Run it with a
+Python that sees Debian's torch (/usr/bin/python3 or the project venv).
+
+Cheap to call repeatedly: DIR holds a stamp (hash of the generator's sources
+and the kind); when it matches, nothing happens (and torch is not imported).
+Otherwise the repository is rebuilt in a temporary folder next to DIR and then
+replaces DIR. A non-empty DIR without a stamp is refused unless --force, so a
+typo cannot wipe an unrelated folder.
+"""
+
+import argparse
+import fcntl
+import hashlib
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SOURCES = [HERE / "make_repository.py", HERE / "kiln_models.py"]
+STAMP_NAME = ".kiln-repository-stamp"
+KINDS = ("demo", "test")
+
+
+def stamp_for(kind: str) -> str:
+    h = hashlib.sha256()
+    for src in SOURCES:
+        h.update(src.name.encode() + b"\0" + src.read_bytes() + b"\0")
+    h.update(kind.encode())
+    return f"{kind} {h.hexdigest()}\n"
+
+
+def is_current(out: Path, kind: str) -> bool:
+    stamp = out / STAMP_NAME
+    return stamp.is_file() and stamp.read_text() == stamp_for(kind)
+
+
+def generate(kind: str, out: Path, force: bool = False, quiet: bool = False) -> bool:
+    """Makes `out` hold the `kind` repository. Returns True when it (re)built."""
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Serialize concurrent generators writing the same DIR (parallel test runs).
+    with open(out.parent / f".{out.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if is_current(out, kind):
+            if not quiet:
+                print(f"{out}: up to date ({kind})")
+            return False
+        if out.exists() and any(out.iterdir()) and not (out / STAMP_NAME).exists() and not force:
+            raise SystemExit(f"{out} is not empty and was not written by {Path(__file__).name}; "
+                             "pass --force to replace it")
+        sys.path.insert(0, str(HERE))
+        # Debian's requests complains about PyPI's urllib3 when torchvision imports it.
+        warnings.filterwarnings("ignore", message=".*doesn't match a supported version")
+        import kiln_models  # heavy: torch, torchvision
+
+        start = time.monotonic()
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+        tmp.chmod(0o755)  # mkdtemp makes it private; servers may run as another user
+        try:
+            names = kiln_models.build(kind, tmp)
+            (tmp / STAMP_NAME).write_text(stamp_for(kind))
+            if out.exists():
+                shutil.rmtree(out)
+            tmp.rename(out)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        if not quiet:
+            print(f"{out}: wrote {kind} repository ({len(names)} models, "
+                  f"{time.monotonic() - start:.1f} s): {' '.join(names)}")
+        return True
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--kind", choices=KINDS, required=True)
+    parser.add_argument("--out", required=True, type=Path, help="repository folder to write")
+    parser.add_argument("--force", action="store_true",
+                        help="replace DIR even if it was not written by this tool")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    generate(args.kind, args.out, force=args.force, quiet=args.quiet)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
