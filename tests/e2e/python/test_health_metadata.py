@@ -33,6 +33,35 @@ def test_server_not_ready_with_broken_models(client):
     assert client.is_server_live() is True
 
 
+def _raw_unary(url, method, request_bytes):
+    """Calls a gRPC method with hand-encoded protobuf bytes (the standard
+    health and reflection services have no stubs in tritonclient)."""
+    import grpc
+    with grpc.insecure_channel(url) as channel:
+        call = channel.unary_unary(method, request_serializer=None,
+                                   response_deserializer=None)
+        return call(request_bytes, timeout=10)
+
+
+def test_grpc_health_service_reports_serving(server):
+    # grpc.health.v1.Health/Check with an empty HealthCheckRequest; the reply
+    # HealthCheckResponse{status: SERVING(1)} encodes as field 1 varint 1.
+    reply = _raw_unary(server.url, "/grpc.health.v1.Health/Check", b"")
+    assert reply == b"\x08\x01"
+
+
+def test_server_reflection_lists_the_inference_service(server):
+    import grpc
+    with grpc.insecure_channel(server.url) as channel:
+        call = channel.stream_stream(
+            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+            request_serializer=None, response_deserializer=None)
+        # ServerReflectionRequest{list_services: ""}: field 7, length 0.
+        replies = list(call(iter([b"\x3a\x00"]), timeout=10))
+    assert any(b"inference.GRPCInferenceService" in r for r in replies)
+    assert any(b"grpc.health.v1.Health" in r for r in replies)
+
+
 def test_model_ready_per_version(client):
     assert client.is_model_ready("multi_version", "3") is True
     assert client.is_model_ready("multi_version", "2") is True
