@@ -139,8 +139,30 @@ class TorchModel final : public Model {
 
   const std::vector<Argument>& arguments() const override { return arguments_; }
   const LoadReport& load_report() const override { return report_; }
+  RunStats run_stats() const override {
+    RunStats stats;
+    stats.runs = runs_.load(std::memory_order_relaxed);
+    stats.failures = failures_.load(std::memory_order_relaxed);
+    stats.run_ns = run_ns_.load(std::memory_order_relaxed);
+    return stats;
+  }
 
   absl::StatusOr<Outputs> Run(const std::vector<Tensor>& inputs) override {
+    const auto start = std::chrono::steady_clock::now();
+    absl::StatusOr<Outputs> outputs = RunForward(inputs);
+    if (!outputs.ok()) {
+      failures_.fetch_add(1, std::memory_order_relaxed);
+      return outputs;
+    }
+    runs_.fetch_add(1, std::memory_order_relaxed);
+    run_ns_.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::steady_clock::now() - start)
+                          .count(),
+                      std::memory_order_relaxed);
+    return outputs;
+  }
+
+  absl::StatusOr<Outputs> RunForward(const std::vector<Tensor>& inputs) {
     const size_t expected = binding_.dict_input ? binding_.dict_keys.size()
                                                 : binding_.positions.size();
     if (inputs.size() != expected) {
@@ -206,6 +228,9 @@ class TorchModel final : public Model {
   const InputBinding binding_;
   const LoadReport report_;
   const int threads_;
+  std::atomic<uint64_t> runs_{0};
+  std::atomic<uint64_t> failures_{0};
+  std::atomic<uint64_t> run_ns_{0};
 };
 
 }  // namespace

@@ -51,6 +51,13 @@ struct Outputs {
   std::vector<std::string> keys;
 };
 
+// Counts since load; what the server's statistics and metrics build on.
+struct RunStats {
+  uint64_t runs = 0;      // Run calls that returned outputs
+  uint64_t failures = 0;  // Run calls that returned an error
+  uint64_t run_ns = 0;    // time spent in successful runs
+};
+
 struct LoadReport {
   bool frozen = false;
   std::string freeze_error;  // why freezing failed, when it did
@@ -66,6 +73,7 @@ class Model {
 
   virtual const std::vector<Argument>& arguments() const = 0;
   virtual const LoadReport& load_report() const = 0;
+  virtual RunStats run_stats() const = 0;
 
   // Runs forward() on `inputs`, given in the order of options.input_names (or
   // positionally). Tensors must be CPU-resident row-major bytes; the engine

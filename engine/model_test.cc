@@ -151,6 +151,10 @@ def forward(self, x):
   EXPECT_THAT(out.status().message(), HasSubstr("negative input not allowed"));
   // The model keeps working after the exception.
   EXPECT_TRUE((*model)->Run({FloatTensor({1}, {1})}).ok());
+  const RunStats stats = (*model)->run_stats();
+  EXPECT_EQ(stats.runs, 1u);
+  EXPECT_EQ(stats.failures, 1u);
+  EXPECT_GT(stats.run_ns, 0u);
 }
 
 TEST_F(ModelTest, ShapeErrorsInsideTheModelAreInternal) {

@@ -354,6 +354,7 @@ def build(kind: str, out: Path):
         build_int64_embed(out)
     elif kind == "test":
         build_tiny_cnn(out)
+        build_torchvision(out, "resnet18", seed=10)
         build_torchvision(out, "mobilenet_v2", seed=11, dynamic_batching=False)
         build_two_in_two_out(out)
         build_int64_embed(out)

@@ -5,7 +5,6 @@ Environment:
   KILN_TEST_REPO  a test model repository to use as is (default: generate one
                   with tests/models/make_repository.py --kind test into
                   <repo>/build/test_repo; cheap when it is up to date)
-  KILN_TEST_FP32_TOL=1  hold conv models to the fp32 bound (see kiln_testlib)
 
 Each server's stdout/stderr go to a log file; the tail of the log of every
 running server is attached to the report of a failing test.
