@@ -23,8 +23,10 @@
 namespace kiln::engine {
 
 struct ModelOptions {
-  // 0: run the module as loaded. 1: freeze it (falls back to the unfrozen
-  // module, with the reason in load_report(), when freezing fails).
+  // 0: run the module as loaded. 1 and above: freeze it (falls back to the
+  // unfrozen module, with the reason in load_report(), when freezing fails).
+  // Levels 2 and 3 add Kiln's compiled segments and automatic precision;
+  // until those exist they run as level 1.
   int optimization_level = 1;
   // Intra-op threads used by each Run; 0 means one per core.
   int intra_op_threads = 0;

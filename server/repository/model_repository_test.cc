@@ -76,6 +76,12 @@ TEST(ModelRepositoryTest, BrokenModelsAreUnavailableWhileOthersServe) {
   const IndexEntry* platform = FindEntry(index, "bad_platform", "");
   ASSERT_NE(platform, nullptr);
   EXPECT_THAT(platform->reason, HasSubstr("tensorflow_savedmodel"));
+  // An unknown engine option value is refused at load, naming it.
+  const IndexEntry* option = FindEntry(index, "bad_engine_option", "1");
+  ASSERT_NE(option, nullptr);
+  EXPECT_EQ(option->state, "UNAVAILABLE");
+  EXPECT_THAT(option->reason, HasSubstr("KILN_PRECISION"));
+  EXPECT_THAT(option->reason, HasSubstr("'fp16'"));
 
   EXPECT_TRUE(repo->Find("tiny_cnn", "").ok());
   EXPECT_TRUE(repo->Find("tiny_cnn", "1").ok());

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <thread>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "config/engine_options.h"
 #include "server/log.h"
 
 namespace kiln::server {
@@ -15,22 +15,6 @@ int InstanceCount(const inference::ModelConfig& config) {
   int count = 0;
   for (const auto& group : config.instance_group()) count += group.count();
   return std::max(count, 1);
-}
-
-// A config parameter's integer value, or `fallback` when absent. Malformed
-// values are an error naming the parameter.
-absl::StatusOr<int> IntParameter(const inference::ModelConfig& config,
-                                 const std::string& key, int fallback) {
-  auto it = config.parameters().find(key);
-  if (it == config.parameters().end()) return fallback;
-  int value = 0;
-  if (!absl::SimpleAtoi(it->second.string_value(), &value) || value < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "model '", config.name(), "': parameter ", key,
-        " must be a non-negative integer, got '", it->second.string_value(),
-        "'"));
-  }
-  return value;
 }
 
 }  // namespace
@@ -46,15 +30,15 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ServedModel::Load(
                                   ? options.intra_op_threads
                                   : std::max(1, cores / instances);
 
+  // Config parameters, then KILN_* environment variables, then defaults.
+  auto resolved = config::ResolveEngineOptions(options.config);
+  if (!resolved.ok()) return resolved.status();
   engine::ModelOptions engine_options;
   engine_options.label = label;
-  auto threads = IntParameter(options.config, "INTRA_OP_THREAD_COUNT",
-                              default_threads);
-  if (!threads.ok()) return threads.status();
-  engine_options.intra_op_threads = *threads == 0 ? default_threads : *threads;
-  auto level = IntParameter(options.config, "KILN_OPT_LEVEL", 1);
-  if (!level.ok()) return level.status();
-  engine_options.optimization_level = *level;
+  engine_options.intra_op_threads = resolved->intra_op_threads > 0
+                                        ? resolved->intra_op_threads
+                                        : default_threads;
+  engine_options.optimization_level = resolved->optimization_level;
   for (const auto& input : options.config.input()) {
     engine_options.input_names.push_back(input.name());
   }
@@ -62,8 +46,8 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ServedModel::Load(
   LogInfo(absl::StrCat("loading model ", label, " from ", options.model_path,
                        " (", instances, " instance(s), ",
                        engine_options.intra_op_threads,
-                       " intra-op thread(s) each, optimization level ",
-                       engine_options.optimization_level, ")"));
+                       " intra-op thread(s) each); engine options: ",
+                       config::DescribeEngineOptions(*resolved)));
   auto model = engine::Model::Load(options.model_path, engine_options);
   if (!model.ok()) {
     return absl::Status(model.status().code(),

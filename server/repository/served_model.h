@@ -29,7 +29,8 @@ class ServedModel {
     inference::ModelConfig config;  // normalized
     std::string model_path;
     // From --intra-op-threads; 0 = the cores divided among the instances.
-    // The config parameter INTRA_OP_THREAD_COUNT takes precedence.
+    // The engine options (config parameters, KILN_* environment) take
+    // precedence.
     int intra_op_threads = 0;
   };
 

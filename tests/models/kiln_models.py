@@ -305,8 +305,12 @@ def build_no_freeze(out: Path):
 
 def build_named_args(out: Path):
     # Config order (scale, image) differs from forward()'s (image, scale).
+    # Also carries valid engine options, Kiln's and Triton's spellings.
+    params = ('parameters: {\n  key: "KILN_OPT_LEVEL"\n  value: { string_value: "0" }\n}\n'
+              'parameters: {\n  key: "INTRA_OP_THREAD_COUNT"\n'
+              '  value: { string_value: "1" }\n}\n')
     cfg = config_text("named_args", 8, [("scale", FP32, [1]), ("image", FP32, [4])],
-                      [("OUTPUT__0", FP32, [4])])
+                      [("OUTPUT__0", FP32, [4])], extra=params)
     write_model(out, "named_args", cfg, {1: _script(NamedArgs())})
 
 
@@ -339,6 +343,12 @@ def build_broken(out: Path):
     write_model(out, "signature_mismatch", cfg, {1: good})
 
     write_model(out, "bad_platform", _simple_cfg("bad_platform", platform="tensorflow_savedmodel"),
+                {1: good})
+
+    # An engine option with a value Kiln does not know: refused, not ignored.
+    option = ('parameters: {\n  key: "KILN_PRECISION"\n'
+              '  value: { string_value: "fp16" }\n}\n')
+    write_model(out, "bad_engine_option", _simple_cfg("bad_engine_option", extra=option),
                 {1: good})
 
 

@@ -27,7 +27,7 @@ GOOD_MODELS = [
     "specific_version", "no_freeze", "named_args",
 ]
 BROKEN_MODELS = ["broken_config", "corrupt_model", "not_torchscript",
-                 "signature_mismatch", "bad_platform"]
+                 "signature_mismatch", "bad_platform", "bad_engine_option"]
 ALL_MODELS = GOOD_MODELS + BROKEN_MODELS
 
 # The server runs each model as frozen TorchScript in fp32, so every float

@@ -167,6 +167,7 @@ REASON_CHECKS = {
     "not_torchscript": lambda r: len(r) > 0,
     "signature_mismatch": lambda r: re.search(r"\b[yz]\b", r) is not None,
     "bad_platform": lambda r: "tensorflow_savedmodel" in r or "platform" in r.lower(),
+    "bad_engine_option": lambda r: "KILN_PRECISION" in r and "'fp16'" in r,
 }
 
 
