@@ -18,16 +18,14 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "engine/compiler.h"
+#include "engine/loader.h"
+#include "engine/plan_cache.h"
 #include "engine/torch_tensor.h"
 
 namespace kiln::engine {
 namespace {
-
-// LibTorch errors carry a C++ backtrace after the first lines; clients and
-// logs want the message only.
-std::string TorchMessage(const c10::Error& e) {
-  return std::string(absl::StripAsciiWhitespace(e.what_without_backtrace()));
-}
 
 // How the server's input names map onto forward(): either positions in the
 // argument list, or keys of the single Dict[str, Tensor] argument.
@@ -129,21 +127,41 @@ absl::Status AppendTensor(const c10::IValue& value, Outputs* outputs) {
 
 class TorchModel final : public Model {
  public:
-  TorchModel(torch::jit::Module module, std::vector<Argument> arguments,
-             InputBinding binding, LoadReport report, int threads)
-      : module_(std::move(module)),
-        arguments_(std::move(arguments)),
+  TorchModel(LoadedModule loaded, InputBinding binding, int threads,
+             const ModelOptions& options, std::unique_ptr<PlanCache> cache)
+      : module_(std::move(loaded.module)),
+        arguments_(std::move(loaded.arguments)),
         binding_(std::move(binding)),
-        report_(std::move(report)),
-        threads_(threads) {}
+        report_(std::move(loaded.report)),
+        threads_(threads),
+        options_(options),
+        graph_(std::move(loaded.optimized_graph)),
+        cache_(std::move(cache)) {
+    compiler_options_.accuracy_check = options.accuracy_check;
+    compiler_options_.precision =
+        options.optimization_level >= 3 ? options.precision
+        : options.precision == PrecisionPolicy::kBf16 ? PrecisionPolicy::kBf16
+                                                      : PrecisionPolicy::kFp32;
+  }
 
   const std::vector<Argument>& arguments() const override { return arguments_; }
   const LoadReport& load_report() const override { return report_; }
   RunStats run_stats() const override {
     RunStats stats;
+    {
+      absl::MutexLock lock(&stats_mutex_);
+      stats = engine_stats_;
+    }
     stats.runs = runs_.load(std::memory_order_relaxed);
     stats.failures = failures_.load(std::memory_order_relaxed);
     stats.run_ns = run_ns_.load(std::memory_order_relaxed);
+    if (cache_) {
+      const PlanCacheStats cache = cache_->stats();
+      stats.plan_cache_hits = cache.hits;
+      stats.plan_cache_misses = cache.misses;
+      stats.plan_cache_evictions = cache.evictions;
+      stats.plan_cache_size = cache.size;
+    }
     return stats;
   }
 
@@ -185,6 +203,7 @@ class TorchModel final : public Model {
           stack[binding_.positions[i]] = ToTorch(inputs[i]);
         }
       }
+      if (cache_) return RunPlan(inputs, std::move(stack));
       c10::IValue result = module_.forward(std::move(stack));
       return ToOutputs(result);
     } catch (const c10::Error& e) {
@@ -195,6 +214,80 @@ class TorchModel final : public Model {
   }
 
  private:
+  // Runs the plan of the inputs' signature, building it on first sight.
+  absl::StatusOr<Outputs> RunPlan(const std::vector<Tensor>& inputs,
+                                  std::vector<c10::IValue> arguments) {
+    std::vector<c10::IValue> stack;
+    stack.reserve(arguments.size() + 1);
+    stack.push_back(module_._ivalue());
+    for (c10::IValue& a : arguments) stack.push_back(std::move(a));
+    const Signature signature = SignatureOf(inputs);
+    bool built_here = false;
+    auto cached = cache_->GetOrBuild(
+        signature, [&]() -> absl::StatusOr<std::shared_ptr<CachedPlan>> {
+          built_here = true;
+          auto plan = BuildKeyPlan(graph_, stack, compiler_options_);
+          if (!plan.ok()) return plan.status();
+          RecordBuild(signature, **plan);
+          return std::shared_ptr<CachedPlan>(*std::move(plan));
+        });
+    if (!cached.ok()) return cached.status();
+    const KeyPlan& plan = static_cast<const KeyPlan&>(**cached);
+    if (built_here && plan.reference_outputs.size() == 1) {
+      // The build already ran the reference on exactly this input.
+      return ToOutputs(plan.reference_outputs[0]);
+    }
+    if (plan.graph) {
+      std::vector<c10::IValue> outputs = plan.graph->Run(std::move(stack));
+      return ToOutputs(outputs.at(0));
+    }
+    stack.erase(stack.begin());
+    return ToOutputs(module_.forward(std::move(stack)));
+  }
+
+  void RecordBuild(const Signature& signature, const KeyPlan& plan) {
+    int left = 0;
+    std::string segments;
+    if (plan.graph) {
+      const auto& report = plan.graph->report();
+      left = static_cast<int>(report.left.size());
+      segments = absl::StrCat(report.compiled_segments(), " segment(s), ", left,
+                              " node(s) left to TorchScript");
+    }
+    {
+      absl::MutexLock lock(&stats_mutex_);
+      RunStats& s = engine_stats_;
+      ++s.plans_built;
+      s.plan_build_ns += static_cast<uint64_t>(plan.build_ms * 1e6);
+      const size_t attempts = plan.attempts.size();
+      if (plan.graph) {
+        ++s.accuracy_checks_passed;
+        s.accuracy_checks_failed += attempts - 1;
+        (plan.precision == "fp32" ? s.fp32_plans : s.bf16_plans) += 1;
+        for (const OutputComparison& o : plan.final_check.outputs) {
+          const double relative =
+              o.reference_max_abs > 0 ? o.max_abs_error / o.reference_max_abs : o.max_abs_error;
+          s.worst_max_abs_error = std::max(s.worst_max_abs_error, relative);
+          s.worst_cosine = std::min(s.worst_cosine, o.cosine);
+        }
+      } else {
+        ++s.reference_fallbacks;
+        for (const std::string& a : plan.attempts) {
+          s.accuracy_checks_failed += a.find("accuracy") != std::string::npos;
+        }
+      }
+      s.nodes_left_to_torchscript = left;
+    }
+    if (options_.log) {
+      options_.log(absl::StrCat(
+          options_.label, ": plan for ", signature.ToString(), " built in ",
+          absl::SixDigits(plan.build_ms / 1000), " s: ",
+          plan.graph ? absl::StrCat(plan.precision, ", ", segments)
+                     : "running the TorchScript reference",
+          " [", absl::StrJoin(plan.attempts, " | "), "]"));
+    }
+  }
+
   static absl::StatusOr<Outputs> ToOutputs(const c10::IValue& result) {
     Outputs outputs;
     absl::Status status;
@@ -228,76 +321,45 @@ class TorchModel final : public Model {
   const InputBinding binding_;
   const LoadReport report_;
   const int threads_;
+  const ModelOptions options_;
+  CompilerOptions compiler_options_;
+  const std::shared_ptr<torch::jit::Graph> graph_;
+  const std::unique_ptr<PlanCache> cache_;  // null below level 2
   std::atomic<uint64_t> runs_{0};
   std::atomic<uint64_t> failures_{0};
   std::atomic<uint64_t> run_ns_{0};
+  mutable absl::Mutex stats_mutex_;
+  RunStats engine_stats_ ABSL_GUARDED_BY(stats_mutex_);
 };
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Model>> Model::Load(
     const std::string& path, const ModelOptions& options) {
-  const auto start = std::chrono::steady_clock::now();
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    return absl::NotFoundError(absl::StrCat("model file ", path, " not found"));
-  }
-  torch::jit::Module module;
-  try {
-    module = torch::jit::load(path, c10::kCPU);
-  } catch (const c10::Error& e) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, " is not a TorchScript model that LibTorch can load: ",
-        TorchMessage(e)));
-  } catch (const std::exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, " is not a TorchScript model that LibTorch can load: ", e.what()));
-  }
-
-  std::vector<Argument> arguments;
-  try {
-    auto method = module.find_method("forward");
-    if (!method.has_value()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, " has no forward() method"));
-    }
-    const auto& schema = method->function().getSchema();
-    for (size_t i = 1; i < schema.arguments().size(); ++i) {  // 0 is self
-      const auto& arg = schema.arguments()[i];
-      arguments.push_back({arg.name(), arg.type()->annotation_str()});
-    }
-  } catch (const c10::Error& e) {
-    return absl::InvalidArgumentError(TorchMessage(e));
-  }
-
-  auto binding = BindInputs(arguments, options.input_names);
+  auto loaded = LoadTorchScript(path, options.optimization_level);
+  if (!loaded.ok()) return loaded.status();
+  auto binding = BindInputs(loaded->arguments, options.input_names);
   if (!binding.ok()) return binding.status();
-
-  LoadReport report;
-  module.eval();
-  if (options.optimization_level >= 1) {
-    try {
-      module = torch::jit::freeze(module);
-      report.frozen = true;
-    } catch (const c10::Error& e) {
-      // Modules that set attributes at run time cannot be frozen; TorchScript
-      // still runs them, so Kiln serves them unfrozen.
-      report.freeze_error = TorchMessage(e);
-    } catch (const std::exception& e) {
-      report.freeze_error = e.what();
-    }
+  for (const passes::PassRecord& record : loaded->passes) {
+    loaded->report.passes.push_back(absl::StrCat(record.name, ": ",
+                                                 record.changed ? "changed" : "no change", ", ",
+                                                 absl::SixDigits(record.milliseconds), " ms"));
   }
-  report.load_seconds = std::chrono::duration<double>(
-                            std::chrono::steady_clock::now() - start)
-                            .count();
   int threads = options.intra_op_threads;
   if (threads <= 0) {
     threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
-  return std::unique_ptr<Model>(new TorchModel(std::move(module),
-                                               std::move(arguments),
-                                               *std::move(binding),
-                                               std::move(report), threads));
+  std::unique_ptr<PlanCache> cache;
+  // Plans need weights as constants: an unfrozen module runs as level 1.
+  if (options.optimization_level >= 2 && loaded->report.frozen && loaded->optimized_graph) {
+    PlanCacheOptions cache_options;
+    cache_options.capacity = static_cast<size_t>(std::max(1, options.plan_cache_size));
+    auto created = PlanCache::Create(cache_options);
+    if (!created.ok()) return created.status();
+    cache = *std::move(created);
+  }
+  return std::unique_ptr<Model>(new TorchModel(*std::move(loaded), *std::move(binding),
+                                               threads, options, std::move(cache)));
 }
 
 }  // namespace kiln::engine

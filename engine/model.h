@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,12 +23,23 @@
 
 namespace kiln::engine {
 
+// Which precisions plans may use (levels 2 and 3). Whatever the choice, a
+// plan is kept only when it passes the accuracy check; bf16 falls back to
+// fp32, fp32 to the reference path.
+enum class PrecisionPolicy { kAuto, kFp32, kBf16 };
+
 struct ModelOptions {
-  // 0: run the module as loaded. 1 and above: freeze it (falls back to the
-  // unfrozen module, with the reason in load_report(), when freezing fails).
-  // Levels 2 and 3 add Kiln's compiled segments and automatic precision;
-  // until those exist they run as level 1.
+  // 0: run the module as loaded. 1: freeze it (falls back to the unfrozen
+  // module, with the reason in load_report(), when freezing fails).
+  // 2: + graph passes and compiled segments per input signature, fp32.
+  // 3: + automatic precision (bf16 where the CPU has it natively).
   int optimization_level = 1;
+  // Levels 2-3. At level 2 kAuto means fp32.
+  PrecisionPolicy precision = PrecisionPolicy::kAuto;
+  // Compare every new plan with the reference on its triggering request.
+  bool accuracy_check = true;
+  // Plans kept per model (LRU), >= 1.
+  int plan_cache_size = 16;
   // Intra-op threads used by each Run; 0 means one per core.
   int intra_op_threads = 0;
   // The names the server will pass inputs under, in the order Run receives
@@ -37,6 +49,9 @@ struct ModelOptions {
   std::vector<std::string> input_names;
   // Label for log lines ("resnet18 v1").
   std::string label;
+  // Receives one line per plan built (signature, precision, accuracy,
+  // timings); may be empty.
+  std::function<void(const std::string&)> log;
 };
 
 // One forward() argument (self excluded).
@@ -58,11 +73,28 @@ struct RunStats {
   uint64_t runs = 0;      // Run calls that returned outputs
   uint64_t failures = 0;  // Run calls that returned an error
   uint64_t run_ns = 0;    // time spent in successful runs
+  // The acceleration engine (levels 2-3).
+  uint64_t plans_built = 0;          // signatures compiled (kept or not)
+  uint64_t plan_build_ns = 0;        // time spent building them
+  uint64_t plan_cache_hits = 0;
+  uint64_t plan_cache_misses = 0;
+  uint64_t plan_cache_evictions = 0;
+  uint64_t plan_cache_size = 0;
+  uint64_t accuracy_checks_passed = 0;  // plan attempts kept
+  uint64_t accuracy_checks_failed = 0;  // plan attempts rejected (rebuilt or fell back)
+  uint64_t bf16_plans = 0;           // kept plans by precision
+  uint64_t fp32_plans = 0;
+  uint64_t reference_fallbacks = 0;  // signatures that run the reference path
+  double worst_max_abs_error = 0;    // over kept plans, relative to max |ref|
+  double worst_cosine = 1;           // lowest cosine over kept plans
+  uint64_t nodes_left_to_torchscript = 0;  // in the latest plan built
 };
 
 struct LoadReport {
   bool frozen = false;
   std::string freeze_error;  // why freezing failed, when it did
+  std::string pass_error;    // a graph pass that failed (the graph is kept as it was)
+  std::vector<std::string> passes;  // "name: changed, 0.4 ms" per pass run
   double load_seconds = 0;
 };
 

@@ -39,6 +39,20 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ServedModel::Load(
                                         ? resolved->intra_op_threads
                                         : default_threads;
   engine_options.optimization_level = resolved->optimization_level;
+  switch (resolved->precision) {
+    case config::Precision::kAuto:
+      engine_options.precision = engine::PrecisionPolicy::kAuto;
+      break;
+    case config::Precision::kFp32:
+      engine_options.precision = engine::PrecisionPolicy::kFp32;
+      break;
+    case config::Precision::kBf16:
+      engine_options.precision = engine::PrecisionPolicy::kBf16;
+      break;
+  }
+  engine_options.accuracy_check = resolved->accuracy_check;
+  engine_options.plan_cache_size = resolved->plan_cache_size;
+  engine_options.log = [](const std::string& line) { LogInfo(line); };
   for (const auto& input : options.config.input()) {
     engine_options.input_names.push_back(input.name());
   }
@@ -59,6 +73,10 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ServedModel::Load(
     LogWarning(absl::StrCat("model ", label,
                             ": freezing failed, serving the module unfrozen: ",
                             report.freeze_error));
+  }
+  if (!report.pass_error.empty()) {
+    LogWarning(absl::StrCat("model ", label, ": a graph pass failed (", report.pass_error,
+                            "); plans are built from the graph as loaded"));
   }
   std::shared_ptr<ServedModel> served(
       new ServedModel(options, *std::move(model)));

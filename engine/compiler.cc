@@ -1,0 +1,111 @@
+#include "engine/compiler.h"
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "engine/torch_tensor.h"
+
+namespace kiln::engine {
+namespace {
+
+void Flatten(const c10::IValue& value, std::vector<at::Tensor>* out) {
+  if (value.isTensor()) {
+    out->push_back(value.toTensor());
+  } else if (value.isTuple()) {
+    for (const c10::IValue& v : value.toTupleRef().elements()) Flatten(v, out);
+  } else if (value.isList()) {
+    for (const c10::IValue& v : value.toListRef()) Flatten(v, out);
+  } else if (value.isGenericDict()) {
+    for (const auto& entry : value.toGenericDict()) Flatten(entry.value(), out);
+  }
+}
+
+AccuracyReport Compare(const std::vector<c10::IValue>& reference,
+                       const std::vector<c10::IValue>& plan, const Tolerance& tolerance) {
+  std::vector<at::Tensor> ref = FlattenTensors(reference), got = FlattenTensors(plan);
+  std::vector<Tensor> a, b;
+  std::vector<std::string> names;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    auto r = FromTorch(ref[i]);
+    if (r.ok()) a.push_back(*std::move(r));
+    names.push_back(absl::StrCat("output ", i));
+  }
+  for (const at::Tensor& t : got) {
+    auto p = FromTorch(t);
+    if (p.ok()) b.push_back(*std::move(p));
+  }
+  return CompareOutputs(a, b, names, tolerance);
+}
+
+}  // namespace
+
+std::vector<at::Tensor> FlattenTensors(const std::vector<c10::IValue>& values) {
+  std::vector<at::Tensor> out;
+  for (const c10::IValue& v : values) Flatten(v, &out);
+  return out;
+}
+
+std::vector<plan::PlanPrecision> PrecisionAttempts(PrecisionPolicy policy) {
+  switch (policy) {
+    case PrecisionPolicy::kFp32: return {plan::PlanPrecision::kFp32};
+    // Asked for explicitly: bf16 even where it is emulated; still checked.
+    case PrecisionPolicy::kBf16: return {plan::PlanPrecision::kBf16, plan::PlanPrecision::kFp32};
+    case PrecisionPolicy::kAuto:
+      if (plan::CpuHasNativeBf16()) return {plan::PlanPrecision::kBf16, plan::PlanPrecision::kFp32};
+      return {plan::PlanPrecision::kFp32};
+  }
+  return {plan::PlanPrecision::kFp32};
+}
+
+absl::StatusOr<std::shared_ptr<KeyPlan>> BuildKeyPlan(
+    const std::shared_ptr<torch::jit::Graph>& graph, const std::vector<c10::IValue>& stack,
+    const CompilerOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  auto key_plan = std::make_shared<KeyPlan>();
+  for (plan::PlanPrecision precision : PrecisionAttempts(options.precision)) {
+    segment::CompileOptions compile;
+    compile.precision = precision;
+    compile.ir_hook = options.ir_hook;
+    std::vector<c10::IValue> reference;
+    auto compiled = segment::CompiledGraph::Build(graph, stack, compile, &reference);
+    if (!compiled.ok()) return compiled.status();
+    key_plan->reference_outputs = reference;
+    const segment::PlanReport& report = (*compiled)->report();
+    if (report.compiled_segments() == 0) {
+      key_plan->attempts.push_back(
+          absl::StrCat(plan::PlanPrecisionName(precision), ": nothing compiled"));
+      break;  // another precision would not lower more
+    }
+    const Tolerance tolerance = DefaultTolerance(
+        precision == plan::PlanPrecision::kBf16 ? Precision::kBf16 : Precision::kFp32);
+    if (options.accuracy_check) {
+      std::vector<c10::IValue> plan_outputs;
+      try {
+        plan_outputs = (*compiled)->Run(stack);
+      } catch (const c10::Error& e) {
+        key_plan->attempts.push_back(absl::StrCat(plan::PlanPrecisionName(precision),
+                                                  ": plan failed to run: ",
+                                                  e.what_without_backtrace()));
+        continue;
+      }
+      key_plan->final_check = Compare(reference, plan_outputs, tolerance);
+      if (!key_plan->final_check.passed) {
+        key_plan->attempts.push_back(absl::StrCat(plan::PlanPrecisionName(precision), ": ",
+                                                  key_plan->final_check.Summary()));
+        continue;
+      }
+    } else {
+      key_plan->final_check.passed = true;
+    }
+    key_plan->attempts.push_back(absl::StrCat(report.precision(), ": ",
+                                              key_plan->final_check.Summary()));
+    key_plan->precision = report.precision();
+    key_plan->graph = *std::move(compiled);
+    break;
+  }
+  key_plan->build_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  return key_plan;
+}
+
+}  // namespace kiln::engine

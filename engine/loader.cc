@@ -1,0 +1,76 @@
+#include "engine/loader.h"
+
+#include <torch/csrc/jit/passes/freeze_module.h>
+#include <torch/csrc/jit/serialization/import.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+
+namespace kiln::engine {
+
+std::string TorchMessage(const c10::Error& e) {
+  return std::string(absl::StripAsciiWhitespace(e.what_without_backtrace()));
+}
+
+absl::StatusOr<LoadedModule> LoadTorchScript(const std::string& path, int optimization_level) {
+  const auto start = std::chrono::steady_clock::now();
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    return absl::NotFoundError(absl::StrCat("model file ", path, " not found"));
+  }
+  LoadedModule loaded;
+  try {
+    loaded.module = torch::jit::load(path, c10::kCPU);
+  } catch (const c10::Error& e) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, " is not a TorchScript model that LibTorch can load: ", TorchMessage(e)));
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, " is not a TorchScript model that LibTorch can load: ", e.what()));
+  }
+  try {
+    auto method = loaded.module.find_method("forward");
+    if (!method.has_value()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, " has no forward() method"));
+    }
+    const auto& schema = method->function().getSchema();
+    for (size_t i = 1; i < schema.arguments().size(); ++i) {  // 0 is self
+      const auto& arg = schema.arguments()[i];
+      loaded.arguments.push_back({arg.name(), arg.type()->annotation_str()});
+    }
+  } catch (const c10::Error& e) {
+    return absl::InvalidArgumentError(TorchMessage(e));
+  }
+
+  loaded.module.eval();
+  if (optimization_level >= 1) {
+    try {
+      loaded.module = torch::jit::freeze(loaded.module);
+      loaded.report.frozen = true;
+    } catch (const c10::Error& e) {
+      // Modules that set attributes at run time cannot be frozen; TorchScript
+      // still runs them, so Kiln serves them unfrozen.
+      loaded.report.freeze_error = TorchMessage(e);
+    } catch (const std::exception& e) {
+      loaded.report.freeze_error = e.what();
+    }
+  }
+  if (optimization_level >= 2) {
+    std::shared_ptr<torch::jit::Graph> graph =
+        loaded.module.get_method("forward").graph()->copy();
+    passes::PipelineOptions options;
+    options.frozen = loaded.report.frozen;
+    absl::Status status = passes::RunPipeline(graph, options, &loaded.passes);
+    // A failing pass leaves the graph as it was; plans are still built from it.
+    if (!status.ok()) loaded.report.pass_error = std::string(status.message());
+    loaded.optimized_graph = graph;
+  }
+  loaded.report.load_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return loaded;
+}
+
+}  // namespace kiln::engine

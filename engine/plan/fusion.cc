@@ -1,0 +1,136 @@
+#include "engine/plan/fusion.h"
+
+#include <vector>
+
+namespace kiln::engine::plan {
+namespace {
+
+bool AcceptsPostOps(OpKind kind) {
+  return kind == OpKind::kConv || kind == OpKind::kDeconv || kind == OpKind::kLinear ||
+         kind == OpKind::kMatmul || kind == OpKind::kBinary;
+}
+
+bool HasSumPostOp(const Node& node) {
+  for (const PostOp& p : node.post_ops) {
+    if (p.kind == PostOp::Kind::kSum) return true;
+  }
+  return false;
+}
+
+// producer[v]: index of the node computing value v, -1 for segment inputs.
+std::vector<int> Producers(const Graph& graph) {
+  std::vector<int> producer(graph.values.size(), -1);
+  for (size_t n = 0; n < graph.nodes.size(); ++n) producer[graph.nodes[n].output] = n;
+  return producer;
+}
+
+void RemoveNodes(Graph& graph, const std::vector<bool>& removed) {
+  std::vector<Node> kept;
+  for (size_t n = 0; n < graph.nodes.size(); ++n) {
+    if (!removed[n]) kept.push_back(std::move(graph.nodes[n]));
+  }
+  graph.nodes = std::move(kept);
+}
+
+// The node producing `value` when `value` is read only by one node and is
+// not a segment output; -1 otherwise.
+int SoleProducer(const Graph& graph, const std::vector<int>& producer,
+                 const std::vector<std::vector<int>>& users, int value) {
+  if (users[value].size() != 1 || graph.IsOutput(value)) return -1;
+  return producer[value];
+}
+
+bool PerChannelOrScalar(const Dims& operand, const Dims& out) {
+  if (operand.size() > out.size()) return false;
+  Dims padded(out.size() - operand.size(), 1);
+  padded.insert(padded.end(), operand.begin(), operand.end());
+  int64_t elements = 1;
+  for (int64_t d : padded) elements *= d;
+  if (elements == 1) return true;
+  if (out.size() < 2) return false;
+  for (size_t i = 0; i < padded.size(); ++i) {
+    if (i == 1 ? padded[i] != out[1] : padded[i] != 1) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+int FuseActivations(Graph& graph) {
+  int fused = 0;
+  std::vector<bool> removed(graph.nodes.size(), false);
+  std::vector<int> producer = Producers(graph);
+  const auto users = graph.Users();
+  for (size_t n = 0; n < graph.nodes.size(); ++n) {
+    Node& node = graph.nodes[n];
+    if (node.kind != OpKind::kEltwise || !node.post_ops.empty()) continue;
+    const int p = SoleProducer(graph, producer, users, node.inputs[0]);
+    if (p < 0 || removed[p] || !AcceptsPostOps(graph.nodes[p].kind)) continue;
+    Node& target = graph.nodes[p];
+    PostOp op;
+    op.kind = PostOp::Kind::kUnary;
+    op.unary = node.unary;
+    target.post_ops.push_back(op);
+    target.output = node.output;
+    target.origin += " + " + node.origin;
+    producer[node.output] = p;
+    removed[n] = true;
+    ++fused;
+  }
+  if (fused > 0) RemoveNodes(graph, removed);
+  return fused;
+}
+
+int FuseBinaryIntoProducer(Graph& graph) {
+  int fused = 0;
+  std::vector<bool> removed(graph.nodes.size(), false);
+  std::vector<int> producer = Producers(graph);
+  const auto users = graph.Users();
+  for (size_t n = 0; n < graph.nodes.size(); ++n) {
+    Node& node = graph.nodes[n];
+    if (node.kind != OpKind::kBinary || !node.post_ops.empty()) continue;
+    const Dims& out = graph.values[node.output].dims;
+    const bool commutative = node.binary == BinaryFn::kAdd || node.binary == BinaryFn::kMul;
+    for (int side = 0; side < (commutative ? 2 : 1); ++side) {
+      const int x = node.inputs[side], y = node.inputs[1 - side];
+      const int p = SoleProducer(graph, producer, users, x);
+      if (p < 0 || removed[p]) continue;
+      Node& target = graph.nodes[p];
+      if (target.kind == OpKind::kBinary || !AcceptsPostOps(target.kind)) continue;
+      if (graph.values[x].dims != out) continue;
+      // y must exist when the producer runs.
+      if (producer[y] >= p) continue;
+      PostOp op;
+      if (node.binary == BinaryFn::kAdd && graph.values[y].dims == out) {
+        if (HasSumPostOp(target)) continue;
+        op.kind = PostOp::Kind::kSum;
+      } else if (PerChannelOrScalar(graph.values[y].dims, out)) {
+        op.kind = PostOp::Kind::kBinary;
+        op.binary = node.binary;
+      } else {
+        continue;
+      }
+      op.operand = y;
+      target.post_ops.push_back(op);
+      target.output = node.output;
+      target.origin += " + " + node.origin;
+      producer[node.output] = p;
+      removed[n] = true;
+      ++fused;
+      break;
+    }
+  }
+  if (fused > 0) RemoveNodes(graph, removed);
+  return fused;
+}
+
+int RunFusionPasses(Graph& graph) {
+  int total = 0;
+  for (;;) {
+    const int fused = FuseActivations(graph) + FuseBinaryIntoProducer(graph);
+    if (fused == 0) return total;
+    total += fused;
+  }
+}
+
+}  // namespace kiln::engine::plan

@@ -1,0 +1,29 @@
+// Kiln's fusion passes over the segment IR. Each folds a node into the
+// post-ops of the node producing its input, so oneDNN applies it while the
+// producer's result is still in registers or cache. A pass that finds
+// nothing leaves the graph untouched.
+#ifndef KILN_ENGINE_PLAN_FUSION_H_
+#define KILN_ENGINE_PLAN_FUSION_H_
+
+#include "engine/plan/ir.h"
+
+namespace kiln::engine::plan {
+
+// Unary activation after a conv / deconv / linear / matmul / binary whose
+// result nothing else reads -> an eltwise post-op. Returns the fusions made.
+int FuseActivations(Graph& graph);
+
+// x + y where x is a conv / deconv / linear result read only by the add and
+// y exists before x is computed -> a sum post-op accumulating into y (the
+// residual connection). Per-channel or scalar-shaped y with add/sub/mul/div
+// -> a binary post-op instead. Returns the fusions made.
+int FuseBinaryIntoProducer(Graph& graph);
+
+// The fusion passes in order, to a fixed point; returns total fusions.
+// Order: activations first (conv+relu), then residual sums (conv+relu+add),
+// then activations again (the relu after the residual add).
+int RunFusionPasses(Graph& graph);
+
+}  // namespace kiln::engine::plan
+
+#endif  // KILN_ENGINE_PLAN_FUSION_H_

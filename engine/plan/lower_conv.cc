@@ -1,0 +1,260 @@
+// Lowerings of the compute-heavy nodes: convolution, transposed convolution,
+// linear and matmul. Their source, weights and destination layouts are left
+// to oneDNN (format "any"); weights are prepacked once into the chosen layout.
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "engine/plan/build_context.h"
+
+namespace kiln::engine::plan::internal {
+namespace {
+
+using dt = memory::data_type;
+using tag = memory::format_tag;
+
+memory::desc AnyDesc(const Dims& dims, dt type) {
+  return memory::desc(ToDnnl(dims), type, tag::any);
+}
+
+memory::dims MinusOne(const Dims& dilation) {
+  memory::dims d;
+  for (int64_t x : dilation) d.push_back(x - 1);
+  return d;
+}
+
+std::string PostOpText(const Node& node) {
+  std::string text;
+  for (const PostOp& p : node.post_ops) {
+    switch (p.kind) {
+      case PostOp::Kind::kUnary: absl::StrAppend(&text, " +", UnaryName(p.unary.function)); break;
+      case PostOp::Kind::kSum: absl::StrAppend(&text, " +sum"); break;
+      case PostOp::Kind::kBinary: absl::StrAppend(&text, " +", BinaryName(p.binary)); break;
+    }
+  }
+  return text;
+}
+
+bool HasSum(const Node& node, int* operand) {
+  for (const PostOp& p : node.post_ops) {
+    if (p.kind == PostOp::Kind::kSum) {
+      *operand = p.operand;
+      return true;
+    }
+  }
+  return false;
+}
+
+// Weight descriptors in PyTorch's layout: (O, I/g, k...) for convolution,
+// (I, O/g, k...) for transposed convolution, grouped as oneDNN wants.
+memory::desc UserWeightDesc(const ConvAttrs& conv, bool transposed) {
+  const Dims& w = conv.weight.dims;
+  const int spatial = static_cast<int>(w.size()) - 2;
+  const int64_t g = conv.groups;
+  memory::dims dims;
+  if (!transposed) {
+    if (g == 1) {
+      dims = ToDnnl(w);
+    } else {
+      dims = {g, w[0] / g, w[1]};
+    }
+  } else {
+    // PyTorch (I, O/g, k): oneDNN wants (g, O/g, I/g, k) read through strides.
+    if (g == 1) {
+      dims = {w[1], w[0]};
+    } else {
+      dims = {g, w[1], w[0] / g};
+    }
+  }
+  if (transposed || g != 1) {
+    for (int s = 0; s < spatial; ++s) dims.push_back(w[2 + s]);
+  }
+  if (!transposed) return PlainDesc(Dims(dims.begin(), dims.end()), dt::f32);
+  // Strides of the PyTorch tensor, arranged in oneDNN's dim order.
+  int64_t spatial_size = 1;
+  for (int s = 0; s < spatial; ++s) spatial_size *= w[2 + s];
+  memory::dims strides;
+  const int64_t o_stride = spatial_size, i_stride = w[1] * spatial_size;
+  if (g == 1) {
+    strides = {o_stride, i_stride};
+  } else {
+    strides = {(w[0] / g) * i_stride, o_stride, i_stride};
+  }
+  int64_t inner = 1;
+  memory::dims spatial_strides(spatial);
+  for (int s = spatial - 1; s >= 0; --s) {
+    spatial_strides[s] = inner;
+    inner *= w[2 + s];
+  }
+  strides.insert(strides.end(), spatial_strides.begin(), spatial_strides.end());
+  return memory::desc(dims, dt::f32, strides);
+}
+
+memory::desc AnyWeightDesc(const memory::desc& user, dt type) {
+  return memory::desc(user.dims(), type, tag::any);
+}
+
+template <typename Primitive, typename PrimitiveDesc>
+absl::Status FinishConvLike(BuildContext& ctx, const Node& node, const PrimitiveDesc& pd,
+                            const memory::desc& user_weights,
+                            std::vector<std::pair<int, int>> extra_args,
+                            const char* what) {
+  const int src = ctx.SlotAs(node.inputs[0], pd.src_desc());
+  const int weights = ctx.AddConstantSlot(
+      ctx.Prepack(node.conv.weight, user_weights, pd.weights_desc()));
+  std::vector<std::pair<int, int>> args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}};
+  if (node.conv.has_bias) {
+    const memory::desc bias_md = PlainDesc(node.conv.bias.dims, dt::f32);
+    const int bias = ctx.AddConstantSlot(ctx.Prepack(node.conv.bias, bias_md, pd.bias_desc()));
+    args.push_back({DNNL_ARG_BIAS, bias});
+  }
+  int sum_operand = -1;
+  const int dst = HasSum(node, &sum_operand) ? ctx.SumDestination(sum_operand, pd.dst_desc())
+                                             : ctx.NewArenaSlot(pd.dst_desc());
+  args.push_back({DNNL_ARG_DST, dst});
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  ctx.NoteScratchpad(pd.scratchpad_desc());
+  ctx.AddStep(Primitive(pd), std::move(args),
+              absl::StrCat(what, " ", absl::StrJoin(ctx.graph().values[node.output].dims, "x"),
+                           " ", LayoutName(pd.dst_desc()), PostOpText(node)));
+  ctx.SetValueSlot(node.output, dst);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status LowerConv(BuildContext& ctx, const Node& node) {
+  const Graph& g = ctx.graph();
+  const Dims& src_dims = g.values[node.inputs[0]].dims;
+  const Dims& dst_dims = g.values[node.output].dims;
+  const dt type = ctx.compute_type();
+  const memory::desc user_weights = UserWeightDesc(node.conv, false);
+  dnnl::primitive_attr attr;
+  std::vector<std::pair<int, int>> extra;
+  if (auto s = ctx.MakeAttr(node.post_ops, static_cast<int>(dst_dims.size()), &attr, &extra);
+      !s.ok()) {
+    return s;
+  }
+  const memory::desc bias_md = node.conv.has_bias
+                                   ? memory::desc({dst_dims[1]}, dt::f32, tag::a)
+                                   : memory::desc();
+  dnnl::convolution_forward::desc desc(
+      dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+      AnyDesc(src_dims, type), AnyWeightDesc(user_weights, type), bias_md,
+      AnyDesc(dst_dims, type), ToDnnl(node.conv.strides), MinusOne(node.conv.dilation),
+      ToDnnl(node.conv.padding_l), ToDnnl(node.conv.padding_r));
+  dnnl::convolution_forward::primitive_desc pd(desc, attr, ctx.engine());
+  return FinishConvLike<dnnl::convolution_forward>(ctx, node, pd, user_weights, std::move(extra), "conv");
+}
+
+absl::Status LowerDeconv(BuildContext& ctx, const Node& node) {
+  const Graph& g = ctx.graph();
+  const Dims& src_dims = g.values[node.inputs[0]].dims;
+  const Dims& dst_dims = g.values[node.output].dims;
+  const dt type = ctx.compute_type();
+  const memory::desc user_weights = UserWeightDesc(node.conv, true);
+  dnnl::primitive_attr attr;
+  std::vector<std::pair<int, int>> extra;
+  if (auto s = ctx.MakeAttr(node.post_ops, static_cast<int>(dst_dims.size()), &attr, &extra);
+      !s.ok()) {
+    return s;
+  }
+  // PyTorch's output_padding adds rows at the high end: less right padding.
+  memory::dims padding_r;
+  for (size_t i = 0; i < node.conv.padding_r.size(); ++i) {
+    const int64_t extra_rows =
+        i < node.conv.output_padding.size() ? node.conv.output_padding[i] : 0;
+    padding_r.push_back(node.conv.padding_r[i] - extra_rows);
+    if (padding_r.back() < 0) {
+      return absl::UnimplementedError("output_padding larger than padding");
+    }
+  }
+  const memory::desc bias_md = node.conv.has_bias
+                                   ? memory::desc({dst_dims[1]}, dt::f32, tag::a)
+                                   : memory::desc();
+  dnnl::deconvolution_forward::desc desc(
+      dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct,
+      AnyDesc(src_dims, type), AnyWeightDesc(user_weights, type), bias_md,
+      AnyDesc(dst_dims, type), ToDnnl(node.conv.strides), MinusOne(node.conv.dilation),
+      ToDnnl(node.conv.padding_l), padding_r);
+  dnnl::deconvolution_forward::primitive_desc pd(desc, attr, ctx.engine());
+  return FinishConvLike<dnnl::deconvolution_forward>(ctx, node, pd, user_weights, std::move(extra), "deconv");
+}
+
+absl::Status LowerLinear(BuildContext& ctx, const Node& node) {
+  // y = x W^T + b over the last dim, as a 2-D matmul over the flattened rows.
+  const Graph& g = ctx.graph();
+  const Dims& src_dims = g.values[node.inputs[0]].dims;
+  const Dims& w = node.conv.weight.dims;  // (O, K)
+  int64_t rows = 1;
+  for (size_t i = 0; i + 1 < src_dims.size(); ++i) rows *= src_dims[i];
+  const int64_t k = w[1], o = w[0];
+  const dt type = ctx.compute_type();
+  dnnl::primitive_attr attr;
+  std::vector<std::pair<int, int>> extra;
+  if (auto s = ctx.MakeAttr(node.post_ops, 2, &attr, &extra); !s.ok()) return s;
+  // W^T read through strides from PyTorch's (O, K) row-major weight.
+  const memory::desc user_weights({k, o}, dt::f32, memory::dims{1, k});
+  const memory::desc bias_md =
+      node.conv.has_bias ? memory::desc({1, o}, dt::f32, tag::ab) : memory::desc();
+  dnnl::matmul::desc desc(memory::desc({rows, k}, type, tag::ab),
+                          memory::desc({k, o}, type, tag::any), bias_md,
+                          memory::desc({rows, o}, type, tag::ab));
+  dnnl::matmul::primitive_desc pd(desc, attr, ctx.engine());
+  // Rows are contiguous in the plain layout, so a flattened view suffices.
+  const int plain = ctx.PlainSlot(node.inputs[0], type);
+  const int src = ctx.AliasSlot(plain, pd.src_desc());
+  const int weights =
+      ctx.AddConstantSlot(ctx.Prepack(node.conv.weight, user_weights, pd.weights_desc()));
+  std::vector<std::pair<int, int>> args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}};
+  if (node.conv.has_bias) {
+    Constant bias = node.conv.bias;
+    const int b = ctx.AddConstantSlot(
+        ctx.Prepack(bias, memory::desc({1, o}, dt::f32, tag::ab), pd.bias_desc()));
+    args.push_back({DNNL_ARG_BIAS, b});
+  }
+  const memory::desc out_md = PlainDesc(g.values[node.output].dims, type);
+  int sum_operand = -1;
+  const int dst = HasSum(node, &sum_operand) ? ctx.SumDestination(sum_operand, out_md)
+                                             : ctx.NewArenaSlot(out_md);
+  args.push_back({DNNL_ARG_DST, ctx.AliasSlot(dst, pd.dst_desc())});
+  args.insert(args.end(), extra.begin(), extra.end());
+  ctx.NoteScratchpad(pd.scratchpad_desc());
+  ctx.AddStep(dnnl::matmul(pd), std::move(args),
+              absl::StrCat("linear ", rows, "x", k, "->", o, PostOpText(node)));
+  ctx.SetValueSlot(node.output, dst);
+  return absl::OkStatus();
+}
+
+absl::Status LowerMatmul(BuildContext& ctx, const Node& node) {
+  const Graph& g = ctx.graph();
+  Dims a = g.values[node.inputs[0]].dims;
+  Dims b = g.values[node.inputs[1]].dims;
+  const Dims& out = g.values[node.output].dims;
+  if (a.size() < 2 || b.size() < 2) return absl::UnimplementedError("matmul of vectors");
+  const size_t rank = out.size();
+  while (a.size() < rank) a.insert(a.begin(), 1);
+  while (b.size() < rank) b.insert(b.begin(), 1);
+  const dt type = ctx.compute_type();
+  dnnl::primitive_attr attr;
+  std::vector<std::pair<int, int>> extra;
+  if (auto s = ctx.MakeAttr(node.post_ops, static_cast<int>(rank), &attr, &extra); !s.ok()) {
+    return s;
+  }
+  dnnl::matmul::desc desc(PlainDesc(a, type), PlainDesc(b, type), PlainDesc(out, type));
+  dnnl::matmul::primitive_desc pd(desc, attr, ctx.engine());
+  const int src = ctx.AliasSlot(ctx.PlainSlot(node.inputs[0], type), PlainDesc(a, type));
+  const int weights = ctx.AliasSlot(ctx.PlainSlot(node.inputs[1], type), PlainDesc(b, type));
+  int sum_operand = -1;
+  const int dst = HasSum(node, &sum_operand)
+                      ? ctx.SumDestination(sum_operand, PlainDesc(out, type))
+                      : ctx.NewArenaSlot(PlainDesc(out, type));
+  std::vector<std::pair<int, int>> args = {
+      {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
+  args.insert(args.end(), extra.begin(), extra.end());
+  ctx.NoteScratchpad(pd.scratchpad_desc());
+  ctx.AddStep(dnnl::matmul(pd), std::move(args),
+              absl::StrCat("matmul ", absl::StrJoin(out, "x"), PostOpText(node)));
+  ctx.SetValueSlot(node.output, dst);
+  return absl::OkStatus();
+}
+
+}  // namespace kiln::engine::plan::internal

@@ -1,0 +1,507 @@
+// The TorchScript operators Kiln lowers, and how each maps onto the segment
+// IR. Anything not here stays with the TorchScript interpreter.
+#include <torch/csrc/jit/ir/constants.h>
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "engine/segment/importer.h"
+
+namespace kiln::engine::segment {
+namespace {
+
+using plan::Dims;
+using plan::OpKind;
+using plan::Unary;
+using torch::jit::Node;
+using torch::jit::Value;
+
+absl::Status Refuse(const std::string& why) { return absl::UnimplementedError(why); }
+
+c10::optional<c10::IValue> Const(Value* v) { return torch::jit::toIValue(v); }
+
+bool ConstInt(Value* v, int64_t* out) {
+  auto c = Const(v);
+  if (!c || !c->isInt()) return false;
+  *out = c->toInt();
+  return true;
+}
+bool ConstDouble(Value* v, double* out) {
+  auto c = Const(v);
+  if (!c) return false;
+  if (c->isDouble()) *out = c->toDouble();
+  else if (c->isInt()) *out = static_cast<double>(c->toInt());
+  else return false;
+  return true;
+}
+bool ConstBool(Value* v, bool* out) {
+  auto c = Const(v);
+  if (!c || !c->isBool()) return false;
+  *out = c->toBool();
+  return true;
+}
+bool ConstInts(Value* v, Dims* out) {
+  auto c = Const(v);
+  if (!c || !c->isIntList()) return false;
+  *out = c->toIntVector();
+  return true;
+}
+bool IsNone(Value* v) { return v->type()->kind() == c10::TypeKind::NoneType || (Const(v) && Const(v)->isNone()); }
+
+// A frozen weight as an fp32 IR constant (kept alive by the tensor).
+bool ConstTensor(Value* v, plan::Constant* out) {
+  auto c = Const(v);
+  if (!c || !c->isTensor()) return false;
+  at::Tensor t = c->toTensor();
+  if (!t.is_floating_point() || !t.device().is_cpu()) return false;
+  t = t.to(at::kFloat).contiguous();
+  auto owner = std::make_shared<at::Tensor>(t);
+  out->dims = t.sizes().vec();
+  out->data = owner->data_ptr<float>();
+  out->owner = owner;
+  return true;
+}
+
+Dims Repeat(const Dims& v, size_t n) {
+  if (v.size() == 1 && n > 1) return Dims(n, v[0]);
+  return v;
+}
+
+int Rank(SegmentImporter& im, Value* v) {
+  const TensorMeta* m = im.Meta(v);
+  return m ? static_cast<int>(m->dims.size()) : -1;
+}
+
+absl::Status ImportConv(SegmentImporter& im, Node* node, bool transposed) {
+  // conv{1,2}d(input, weight, bias, stride, padding, dilation, groups)
+  // conv_transpose{1,2}d(input, weight, bias, stride, padding, output_padding, groups, dilation)
+  plan::ConvAttrs conv;
+  if (!ConstTensor(node->input(1), &conv.weight)) {
+    return Refuse("weight is computed at run time");
+  }
+  const size_t spatial = conv.weight.dims.size() - 2;
+  if (spatial < 1 || spatial > 2) return Refuse("only 1-d and 2-d convolutions");
+  if (!IsNone(node->input(2))) {
+    if (!ConstTensor(node->input(2), &conv.bias)) return Refuse("bias is computed at run time");
+    conv.has_bias = true;
+  }
+  Dims stride, padding, dilation, output_padding;
+  int64_t groups = 1;
+  const int groups_index = transposed ? 6 : 6;
+  const int dilation_index = transposed ? 7 : 5;
+  if (!ConstInts(node->input(3), &stride) || !ConstInts(node->input(dilation_index), &dilation) ||
+      !ConstInt(node->input(groups_index), &groups)) {
+    return Refuse("stride, dilation and groups must be constants");
+  }
+  stride = Repeat(stride, spatial);
+  dilation = Repeat(dilation, spatial);
+  const Dims kernel(conv.weight.dims.begin() + 2, conv.weight.dims.end());
+  auto padding_value = Const(node->input(4));
+  if (!padding_value) return Refuse("padding must be a constant");
+  if (padding_value->isString()) {
+    const std::string mode = padding_value->toStringRef();
+    for (size_t i = 0; i < spatial; ++i) {
+      const int64_t total = mode == "same" ? dilation[i] * (kernel[i] - 1) : 0;
+      conv.padding_l.push_back(total / 2);
+      conv.padding_r.push_back(total - total / 2);
+    }
+  } else {
+    padding = Repeat(padding_value->toIntVector(), spatial);
+    conv.padding_l = padding;
+    conv.padding_r = padding;
+  }
+  if (transposed) {
+    if (!ConstInts(node->input(5), &output_padding)) return Refuse("output_padding must be constant");
+    conv.output_padding = Repeat(output_padding, spatial);
+  }
+  conv.strides = stride;
+  conv.dilation = dilation;
+  conv.groups = groups;
+  if (!transposed) {
+    // Pad the high side up to what the recorded output size implies (the
+    // input may not divide evenly; oneDNN wants the padding exact).
+    const TensorMeta* in = im.Meta(node->input(0));
+    const TensorMeta* out = im.Meta(node->output());
+    for (size_t i = 0; i < spatial; ++i) {
+      const int64_t in_size = in->dims[2 + i], out_size = out->dims[2 + i];
+      const int64_t span = dilation[i] * (kernel[i] - 1) + 1;
+      conv.padding_r[i] = (out_size - 1) * stride[i] + span - in_size - conv.padding_l[i];
+    }
+  }
+  if (Rank(im, node->input(0)) != static_cast<int>(spatial) + 2) {
+    return Refuse("unbatched convolution input");
+  }
+  const int src = im.Input(node->input(0));
+  plan::Node& n = im.Emit(transposed ? OpKind::kDeconv : OpKind::kConv, node);
+  n.inputs = {src};
+  n.conv = std::move(conv);
+  n.output = im.Output(node->output());
+  im.CountHeavy();
+  return absl::OkStatus();
+}
+
+absl::Status ImportUnary(SegmentImporter& im, Node* node, plan::UnaryOp op) {
+  const int src = im.Input(node->input(0));
+  plan::Node& n = im.Emit(OpKind::kEltwise, node);
+  n.inputs = {src};
+  n.unary = op;
+  n.output = im.Output(node->output());
+  return absl::OkStatus();
+}
+
+plan::UnaryOp U(Unary f, float alpha = 0, float beta = 0) { return plan::UnaryOp{f, alpha, beta}; }
+
+bool IsTensor(Value* v) { return v->type()->kind() == c10::TypeKind::TensorType; }
+
+absl::Status ImportBinary(SegmentImporter& im, Node* node, plan::BinaryFn fn) {
+  // add/sub(self, other, alpha=1), mul/div(self, other)
+  if ((fn == plan::BinaryFn::kAdd || fn == plan::BinaryFn::kSub) && node->inputs().size() > 2) {
+    double alpha = 0;
+    if (!ConstDouble(node->input(2), &alpha) || alpha != 1) return Refuse("alpha other than 1");
+  }
+  if (node->inputs().size() > 2 && fn == plan::BinaryFn::kDiv) return Refuse("rounding division");
+  Value* a = node->input(0);
+  Value* b = node->input(1);
+  if (IsTensor(a) && IsTensor(b)) {
+    const bool a_const = a->node()->kind() == c10::prim::Constant;
+    const bool b_const = b->node()->kind() == c10::prim::Constant;
+    if (a_const || b_const) return Refuse("constant tensor operand");
+    const TensorMeta* out = im.Meta(node->output());
+    const TensorMeta* ma = im.Meta(a);
+    const TensorMeta* mb = im.Meta(b);
+    const bool commutative = fn == plan::BinaryFn::kAdd || fn == plan::BinaryFn::kMul;
+    if (ma->dims != out->dims && !(commutative && mb->dims == out->dims)) {
+      return Refuse("broadcasting the first operand");
+    }
+    const int x = im.Input(a), y = im.Input(b);
+    plan::Node& n = im.Emit(OpKind::kBinary, node);
+    n.inputs = {x, y};
+    n.binary = fn;
+    n.output = im.Output(node->output());
+    return absl::OkStatus();
+  }
+  double s = 0;
+  if (!IsTensor(a) || !ConstDouble(b, &s)) return Refuse("scalar operand is not a constant");
+  switch (fn) {
+    case plan::BinaryFn::kAdd: return ImportUnary(im, node, U(Unary::kLinear, 1, s));
+    case plan::BinaryFn::kSub: return ImportUnary(im, node, U(Unary::kLinear, 1, -s));
+    case plan::BinaryFn::kMul: return ImportUnary(im, node, U(Unary::kLinear, s, 0));
+    case plan::BinaryFn::kDiv: return ImportUnary(im, node, U(Unary::kLinear, 1 / s, 0));
+    default: return Refuse("scalar operand");
+  }
+}
+
+absl::Status ImportPool(SegmentImporter& im, Node* node, bool max) {
+  // max_pool2d(x, kernel, stride, padding, dilation, ceil_mode)
+  // avg_pool2d(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
+  if (Rank(im, node->input(0)) != 4) return Refuse("pooling needs a 4-d input");
+  plan::PoolAttrs pool;
+  pool.max = max;
+  Dims padding;
+  if (!ConstInts(node->input(1), &pool.kernel) || !ConstInts(node->input(2), &pool.strides) ||
+      !ConstInts(node->input(3), &padding)) {
+    return Refuse("pooling parameters must be constants");
+  }
+  pool.kernel = Repeat(pool.kernel, 2);
+  pool.strides = pool.strides.empty() ? pool.kernel : Repeat(pool.strides, 2);
+  padding = Repeat(padding, 2);
+  if (max) {
+    if (!ConstInts(node->input(4), &pool.dilation)) return Refuse("dilation must be constant");
+    pool.dilation = Repeat(pool.dilation, 2);
+  } else {
+    bool include = true;
+    if (!ConstBool(node->input(5), &include)) return Refuse("count_include_pad must be constant");
+    if (!IsNone(node->input(6))) return Refuse("divisor_override");
+    pool.count_include_pad = include;
+    pool.dilation = {1, 1};
+  }
+  const TensorMeta* in = im.Meta(node->input(0));
+  const TensorMeta* out = im.Meta(node->output());
+  pool.padding_l = padding;
+  for (int i = 0; i < 2; ++i) {
+    const int64_t span = pool.dilation[i] * (pool.kernel[i] - 1) + 1;
+    const int64_t pad_r = (out->dims[2 + i] - 1) * pool.strides[i] + span - in->dims[2 + i] - padding[i];
+    // ceil_mode windows past the padding average over fewer elements in
+    // PyTorch; oneDNN would count them, so only exact cases lower.
+    if (!max && pad_r != padding[i] && pool.count_include_pad) return Refuse("ceil_mode average pooling");
+    pool.padding_r.push_back(std::max<int64_t>(pad_r, 0));
+  }
+  const int src = im.Input(node->input(0));
+  plan::Node& n = im.Emit(OpKind::kPool, node);
+  n.inputs = {src};
+  n.pool = pool;
+  n.output = im.Output(node->output());
+  im.CountHeavy();
+  return absl::OkStatus();
+}
+
+// Average over whole windows: adaptive pooling to a divisor of the input
+// size, and mean over the spatial dims.
+absl::Status ImportGlobalAverage(SegmentImporter& im, Node* node) {
+  const TensorMeta* in = im.Meta(node->input(0));
+  const TensorMeta* out = im.Meta(node->output());
+  if (in->dims.size() != 4) return Refuse("averaging needs a 4-d input");
+  Dims out_hw = {out->dims.size() == 4 ? out->dims[2] : 1, out->dims.size() == 4 ? out->dims[3] : 1};
+  plan::PoolAttrs pool;
+  pool.max = false;
+  for (int i = 0; i < 2; ++i) {
+    if (in->dims[2 + i] % out_hw[i] != 0) return Refuse("output size does not divide the input");
+    pool.kernel.push_back(in->dims[2 + i] / out_hw[i]);
+  }
+  pool.strides = pool.kernel;
+  pool.padding_l = pool.padding_r = {0, 0};
+  pool.dilation = {1, 1};
+  const int src = im.Input(node->input(0));
+  const Dims pooled = {in->dims[0], in->dims[1], out_hw[0], out_hw[1]};
+  plan::Node& n = im.Emit(OpKind::kPool, node);
+  n.inputs = {src};
+  n.pool = pool;
+  if (out->dims == pooled) {
+    n.output = im.Output(node->output());
+  } else {  // mean without keepdim: pool, then drop the unit dims
+    n.output = im.graph().AddValue(pooled);
+    const int pooled_id = n.output;
+    plan::Node& r = im.Emit(OpKind::kReshape, node);
+    r.inputs = {pooled_id};
+    r.output = im.Output(node->output());
+  }
+  im.CountHeavy();
+  return absl::OkStatus();
+}
+
+absl::Status ImportReshape(SegmentImporter& im, Node* node) {
+  const int src = im.Input(node->input(0));
+  plan::Node& n = im.Emit(OpKind::kReshape, node);
+  n.inputs = {src};
+  n.output = im.Output(node->output());
+  return absl::OkStatus();
+}
+
+absl::Status ImportPermute(SegmentImporter& im, Node* node, std::vector<int> perm) {
+  const int src = im.Input(node->input(0));
+  plan::Node& n = im.Emit(OpKind::kPermute, node);
+  n.inputs = {src};
+  n.permutation = std::move(perm);
+  n.output = im.Output(node->output());
+  return absl::OkStatus();
+}
+
+int NormalizeAxis(int64_t axis, int rank) { return static_cast<int>(axis < 0 ? axis + rank : axis); }
+
+}  // namespace
+
+absl::Status ImportNode(SegmentImporter& im, Node* node) {
+  const std::string kind = node->kind().toQualString();
+  if (node->outputs().size() != 1 || !IsTensor(node->output())) {
+    return Refuse("does not produce a single tensor");
+  }
+  if (!node->blocks().empty()) return Refuse("has sub-blocks");
+  if (kind == "aten::conv2d" || kind == "aten::conv1d") return ImportConv(im, node, false);
+  if (kind == "aten::conv_transpose2d" || kind == "aten::conv_transpose1d") {
+    return ImportConv(im, node, true);
+  }
+  if (kind == "aten::linear") {
+    plan::ConvAttrs attrs;
+    if (!ConstTensor(node->input(1), &attrs.weight) || attrs.weight.dims.size() != 2) {
+      return Refuse("weight is computed at run time");
+    }
+    if (!IsNone(node->input(2))) {
+      if (!ConstTensor(node->input(2), &attrs.bias)) return Refuse("bias is computed at run time");
+      attrs.has_bias = true;
+    }
+    const int src = im.Input(node->input(0));
+    plan::Node& n = im.Emit(OpKind::kLinear, node);
+    n.inputs = {src};
+    n.conv = std::move(attrs);
+    n.output = im.Output(node->output());
+    im.CountHeavy();
+    return absl::OkStatus();
+  }
+  if (kind == "aten::matmul" || kind == "aten::bmm" || kind == "aten::mm") {
+    if (Rank(im, node->input(0)) < 2 || Rank(im, node->input(1)) < 2) return Refuse("matrix-vector product");
+    if (!IsTensor(node->input(1)) || node->input(1)->node()->kind() == c10::prim::Constant) {
+      return Refuse("constant right operand");
+    }
+    const int a = im.Input(node->input(0)), b = im.Input(node->input(1));
+    plan::Node& n = im.Emit(OpKind::kMatmul, node);
+    n.inputs = {a, b};
+    n.output = im.Output(node->output());
+    im.CountHeavy();
+    return absl::OkStatus();
+  }
+  // Activations.
+  if (kind == "aten::relu") return ImportUnary(im, node, U(Unary::kRelu));
+  if (kind == "aten::relu6") return ImportUnary(im, node, U(Unary::kClip, 0, 6));
+  if (kind == "aten::hardtanh") {
+    double lo = 0, hi = 0;
+    if (!ConstDouble(node->input(1), &lo) || !ConstDouble(node->input(2), &hi)) return Refuse("bounds");
+    return ImportUnary(im, node, U(Unary::kClip, lo, hi));
+  }
+  if (kind == "aten::leaky_relu") {
+    double slope = 0.01;
+    if (!ConstDouble(node->input(1), &slope)) return Refuse("slope");
+    return ImportUnary(im, node, U(Unary::kRelu, slope));
+  }
+  if (kind == "aten::silu") return ImportUnary(im, node, U(Unary::kSilu));
+  if (kind == "aten::hardswish") return ImportUnary(im, node, U(Unary::kHardswish));
+  if (kind == "aten::hardsigmoid") return ImportUnary(im, node, U(Unary::kHardsigmoid));
+  if (kind == "aten::sigmoid") return ImportUnary(im, node, U(Unary::kSigmoid));
+  if (kind == "aten::tanh") return ImportUnary(im, node, U(Unary::kTanh));
+  if (kind == "aten::exp") return ImportUnary(im, node, U(Unary::kExp));
+  if (kind == "aten::sqrt") return ImportUnary(im, node, U(Unary::kSqrt));
+  if (kind == "aten::gelu") {
+    auto approximate = node->inputs().size() > 1 ? Const(node->input(1)) : c10::nullopt;
+    const bool tanh = approximate && approximate->isString() && approximate->toStringRef() == "tanh";
+    return ImportUnary(im, node, U(tanh ? Unary::kGeluTanh : Unary::kGeluErf));
+  }
+  if (kind == "aten::elu") {
+    double alpha = 1, scale = 1, input_scale = 1;
+    if (!ConstDouble(node->input(1), &alpha) || !ConstDouble(node->input(2), &scale) ||
+        !ConstDouble(node->input(3), &input_scale) || scale != 1 || input_scale != 1) {
+      return Refuse("elu with scales");
+    }
+    return ImportUnary(im, node, U(Unary::kElu, alpha));
+  }
+  // Arithmetic.
+  if (kind == "aten::add") return ImportBinary(im, node, plan::BinaryFn::kAdd);
+  if (kind == "aten::sub") return ImportBinary(im, node, plan::BinaryFn::kSub);
+  if (kind == "aten::mul") return ImportBinary(im, node, plan::BinaryFn::kMul);
+  if (kind == "aten::div") return ImportBinary(im, node, plan::BinaryFn::kDiv);
+  // Pooling and reductions.
+  if (kind == "aten::max_pool2d") return ImportPool(im, node, true);
+  if (kind == "aten::avg_pool2d") return ImportPool(im, node, false);
+  if (kind == "aten::adaptive_avg_pool2d") return ImportGlobalAverage(im, node);
+  if (kind == "aten::mean") {
+    Dims dims;
+    if (!ConstInts(node->input(1), &dims) || node->inputs().size() < 4 || !IsNone(node->input(3))) {
+      return Refuse("mean over computed dims or with a dtype");
+    }
+    const int rank = Rank(im, node->input(0));
+    std::vector<int> axes;
+    for (int64_t d : dims) axes.push_back(NormalizeAxis(d, rank));
+    std::sort(axes.begin(), axes.end());
+    if (rank != 4 || axes != std::vector<int>{2, 3}) return Refuse("mean over other than H, W");
+    return ImportGlobalAverage(im, node);
+  }
+  // Data movement.
+  if (kind == "aten::flatten" || kind == "aten::view" || kind == "aten::reshape" ||
+      kind == "aten::squeeze" || kind == "aten::unsqueeze") {
+    return ImportReshape(im, node);
+  }
+  if (kind == "aten::contiguous" || kind == "aten::dropout" || kind == "aten::feature_dropout" ||
+      kind == "aten::detach") {
+    if (kind != "aten::contiguous" && kind != "aten::detach") {
+      bool train = true;
+      if (!ConstBool(node->input(2), &train) || train) return Refuse("dropout in training mode");
+    }
+    im.Alias(node->output(), node->input(0));
+    return absl::OkStatus();
+  }
+  if (kind == "aten::permute") {
+    Dims perm;
+    if (!ConstInts(node->input(1), &perm)) return Refuse("permutation must be constant");
+    const int rank = Rank(im, node->input(0));
+    std::vector<int> p;
+    for (int64_t d : perm) p.push_back(NormalizeAxis(d, rank));
+    return ImportPermute(im, node, p);
+  }
+  if (kind == "aten::transpose") {
+    int64_t d0 = 0, d1 = 0;
+    if (!ConstInt(node->input(1), &d0) || !ConstInt(node->input(2), &d1)) return Refuse("dims");
+    const int rank = Rank(im, node->input(0));
+    std::vector<int> p(rank);
+    for (int i = 0; i < rank; ++i) p[i] = i;
+    std::swap(p[NormalizeAxis(d0, rank)], p[NormalizeAxis(d1, rank)]);
+    return ImportPermute(im, node, p);
+  }
+  if (kind == "aten::cat") {
+    Node* list = node->input(0)->node();
+    int64_t axis = 0;
+    if (list->kind() != c10::prim::ListConstruct || list->output()->uses().size() != 1 ||
+        !ConstInt(node->input(1), &axis)) {
+      return Refuse("cat of a computed list");
+    }
+    std::vector<int> srcs;
+    for (Value* v : list->inputs()) {
+      const TensorMeta* m = im.Meta(v);
+      if (m == nullptr || m->dtype != c10::ScalarType::Float) return Refuse("cat of non-float tensors");
+      srcs.push_back(im.Input(v));
+    }
+    im.Absorb(list);
+    plan::Node& n = im.Emit(OpKind::kConcat, node);
+    n.inputs = srcs;
+    n.axis = NormalizeAxis(axis, Rank(im, node->output()));
+    n.output = im.Output(node->output());
+    return absl::OkStatus();
+  }
+  if (kind == "aten::softmax" || kind == "aten::log_softmax") {
+    int64_t axis = 0;
+    if (!ConstInt(node->input(1), &axis) || !IsNone(node->input(2))) return Refuse("softmax dtype");
+    const int src = im.Input(node->input(0));
+    plan::Node& n = im.Emit(OpKind::kSoftmax, node);
+    n.inputs = {src};
+    n.axis = NormalizeAxis(axis, Rank(im, node->input(0)));
+    n.log_softmax = kind == "aten::log_softmax";
+    n.output = im.Output(node->output());
+    im.CountHeavy();
+    return absl::OkStatus();
+  }
+  if (kind == "aten::batch_norm") {
+    // (input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn)
+    bool training = true;
+    double eps = 0;
+    plan::Constant mean, var, scale, shift;
+    if (!ConstBool(node->input(5), &training) || training || !ConstDouble(node->input(7), &eps) ||
+        !ConstTensor(node->input(3), &mean) || !ConstTensor(node->input(4), &var)) {
+      return Refuse("batch norm in training mode or with computed statistics");
+    }
+    if (!IsNone(node->input(1)) && !ConstTensor(node->input(1), &scale)) return Refuse("scale");
+    if (!IsNone(node->input(2)) && !ConstTensor(node->input(2), &shift)) return Refuse("shift");
+    if (Rank(im, node->input(0)) < 2) return Refuse("rank");
+    const int src = im.Input(node->input(0));
+    plan::Node& n = im.Emit(OpKind::kBatchNorm, node);
+    n.inputs = {src};
+    n.epsilon = static_cast<float>(eps);
+    n.mean = mean;
+    n.variance = var;
+    n.scale = scale;
+    n.shift = shift;
+    n.output = im.Output(node->output());
+    im.CountHeavy();
+    return absl::OkStatus();
+  }
+  if (kind == "aten::upsample_nearest2d" || kind == "aten::upsample_bilinear2d") {
+    const bool bilinear = kind == "aten::upsample_bilinear2d";
+    if (bilinear) {
+      bool align = true;
+      if (!ConstBool(node->input(2), &align) || align) return Refuse("align_corners=True");
+    }
+    const TensorMeta* in = im.Meta(node->input(0));
+    const TensorMeta* out = im.Meta(node->output());
+    if (in->dims.size() != 4) return Refuse("rank");
+    for (int i = 2; i < 4; ++i) {
+      if (out->dims[i] % in->dims[i] != 0) return Refuse("non-integer scale");
+    }
+    const int src = im.Input(node->input(0));
+    plan::Node& n = im.Emit(OpKind::kResample, node);
+    n.inputs = {src};
+    n.resample.bilinear = bilinear;
+    n.output = im.Output(node->output());
+    im.CountHeavy();
+    return absl::OkStatus();
+  }
+  if (kind == "aten::pixel_shuffle" || kind == "aten::channel_shuffle") {
+    int64_t factor = 0;
+    if (!ConstInt(node->input(1), &factor) || Rank(im, node->input(0)) != 4) return Refuse("factor");
+    const int src = im.Input(node->input(0));
+    plan::Node& n = im.Emit(kind == "aten::pixel_shuffle" ? OpKind::kPixelShuffle
+                                                          : OpKind::kChannelShuffle, node);
+    n.inputs = {src};
+    n.factor = factor;
+    n.output = im.Output(node->output());
+    return absl::OkStatus();
+  }
+  return Refuse(absl::StrCat("no lowering for ", kind));
+}
+
+}  // namespace kiln::engine::segment

@@ -1,0 +1,67 @@
+#include "engine/segment/specialize_shapes.h"
+
+#include <torch/csrc/jit/passes/constant_propagation.h>
+#include <torch/csrc/jit/passes/dead_code_elimination.h>
+
+#include <set>
+#include <string>
+
+namespace kiln::engine::segment {
+
+using torch::jit::Node;
+
+bool HasValueDependentShapes(torch::jit::Block* block) {
+  static const std::set<std::string> kValueDependent = {
+      "aten::nonzero", "aten::masked_select", "aten::unique", "aten::_unique",
+      "aten::_unique2", "aten::unique_consecutive", "aten::unique_dim", "aten::argwhere",
+      "aten::nonzero_numpy", "torchvision::nms", "torchvision::roi_align", "aten::where",
+      "aten::index", "aten::repeat_interleave", "aten::topk", "aten::item",
+      "aten::_local_scalar_dense", "prim::If", "prim::Loop"};
+  for (Node* node : block->nodes()) {
+    if (kValueDependent.count(node->kind().toQualString())) return true;
+    for (torch::jit::Block* sub : node->blocks()) {
+      if (HasValueDependentShapes(sub)) return true;
+    }
+  }
+  return false;
+}
+
+int SpecializeShapes(const std::shared_ptr<torch::jit::Graph>& graph,
+                     const ShapeProfile& profile) {
+  if (HasValueDependentShapes(graph->block())) return 0;
+  int replaced = 0;
+  std::vector<Node*> nodes(graph->nodes().begin(), graph->nodes().end());
+  for (Node* node : nodes) {
+    const std::string kind = node->kind().toQualString();
+    if (kind != "aten::size" && kind != "aten::dim") continue;
+    auto it = profile.find(node->input(0));
+    if (it == profile.end()) continue;
+    const std::vector<int64_t>& dims = it->second.dims;
+    c10::IValue value;
+    if (kind == "aten::dim") {
+      value = static_cast<int64_t>(dims.size());
+    } else if (node->inputs().size() == 1) {
+      value = c10::IValue(dims);
+    } else {
+      auto dim = torch::jit::toIValue(node->input(1));
+      if (!dim || !dim->isInt()) continue;
+      int64_t d = dim->toInt();
+      if (d < 0) d += static_cast<int64_t>(dims.size());
+      if (d < 0 || d >= static_cast<int64_t>(dims.size())) continue;
+      value = dims[d];
+    }
+    torch::jit::WithInsertPoint guard(node);
+    torch::jit::Value* constant = graph->insertConstant(value);
+    node->output()->replaceAllUsesWith(constant);
+    node->destroy();
+    ++replaced;
+  }
+  if (replaced > 0) {
+    std::shared_ptr<torch::jit::Graph> mutable_graph = graph;
+    torch::jit::ConstantPropagation(mutable_graph);
+    torch::jit::EliminateDeadCode(mutable_graph);
+  }
+  return replaced;
+}
+
+}  // namespace kiln::engine::segment
