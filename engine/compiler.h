@@ -28,7 +28,7 @@ struct CompilerOptions {
   PrecisionPolicy precision = PrecisionPolicy::kAuto;
   bool accuracy_check = true;  // false: trust plans without the final check
   // For tests: corrupts each segment's IR before it is compiled.
-  std::function<void(plan::Graph&)> ir_hook;
+  std::function<void(plan::Graph&, plan::PlanPrecision)> ir_hook;
 };
 
 // One signature's plan. `graph` is null when the signature runs the

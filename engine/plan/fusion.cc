@@ -88,7 +88,7 @@ int FuseBinaryIntoProducer(Graph& graph) {
   const auto users = graph.Users();
   for (size_t n = 0; n < graph.nodes.size(); ++n) {
     Node& node = graph.nodes[n];
-    if (node.kind != OpKind::kBinary || !node.post_ops.empty()) continue;
+    if (node.kind != OpKind::kBinary) continue;
     const Dims& out = graph.values[node.output].dims;
     const bool commutative = node.binary == BinaryFn::kAdd || node.binary == BinaryFn::kMul;
     for (int side = 0; side < (commutative ? 2 : 1); ++side) {
@@ -98,8 +98,14 @@ int FuseBinaryIntoProducer(Graph& graph) {
       Node& target = graph.nodes[p];
       if (target.kind == OpKind::kBinary || !AcceptsPostOps(target.kind)) continue;
       if (graph.values[x].dims != out) continue;
-      // y must exist when the producer runs.
-      if (producer[y] >= p) continue;
+      // y (and any operand of the node's own post-ops) must exist when the
+      // producer runs.
+      bool operands_ready = producer[y] < p;
+      for (const PostOp& later : node.post_ops) {
+        if (later.operand >= 0 && producer[later.operand] >= p) operands_ready = false;
+        if (later.kind == PostOp::Kind::kSum) operands_ready = false;
+      }
+      if (!operands_ready) continue;
       PostOp op;
       if (node.binary == BinaryFn::kAdd && graph.values[y].dims == out) {
         if (HasSumPostOp(target)) continue;
@@ -112,6 +118,9 @@ int FuseBinaryIntoProducer(Graph& graph) {
       }
       op.operand = y;
       target.post_ops.push_back(op);
+      // What the binary node had fused (the relu after a residual add)
+      // follows the sum.
+      target.post_ops.insert(target.post_ops.end(), node.post_ops.begin(), node.post_ops.end());
       target.output = node.output;
       target.origin += " + " + node.origin;
       producer[node.output] = p;

@@ -81,17 +81,14 @@ absl::StatusOr<std::unique_ptr<CompiledGraph>> CompiledGraph::Build(
   ShapeProfile profile;
   auto outputs = ProfileShapes(g, stack, &profile);
   if (!outputs.ok()) return outputs.status();
+  // Specialization replaces only size queries (and what folds away with
+  // them); tensor-producing nodes keep their values, so the profile holds.
   report.specialized_sizes = SpecializeShapes(g, profile);
-  if (report.specialized_sizes > 0) {
-    profile.clear();  // values changed identity; record again
-    outputs = ProfileShapes(g, stack, &profile);
-    if (!outputs.ok()) return outputs.status();
-  }
   *reference_outputs = *outputs;
   report.profile_ms = MsSince(start);
 
   const auto partition_start = std::chrono::steady_clock::now();
-  Partition partition = PartitionGraph(*g, profile);
+  Partition partition = PartitionGraph(*g, profile, !options.segment_everything);
   report.left = partition.left;
   report.partition_ms = MsSince(partition_start);
 
@@ -108,7 +105,6 @@ absl::StatusOr<std::unique_ptr<CompiledGraph>> CompiledGraph::Build(
     const auto segment_start = std::chrono::steady_clock::now();
     summary.torchscript_nodes = static_cast<int>(spec.nodes.size());
     plan::Graph fused = spec.graph;
-    if (options.ir_hook) options.ir_hook(fused);
     plan::RunFusionPasses(fused);
     summary.fusions = CountFusions(spec.graph, fused);
     summary.ir_nodes = static_cast<int>(fused.nodes.size());
@@ -121,7 +117,9 @@ absl::StatusOr<std::unique_ptr<CompiledGraph>> CompiledGraph::Build(
     }
     std::unique_ptr<SegmentRunner> runner;
     for (plan::PlanPrecision precision : attempts) {
-      auto compiled = plan::CompiledSegment::Build(fused, plan::BuildOptions{precision});
+      plan::Graph attempt = fused;
+      if (options.ir_hook) options.ir_hook(attempt, precision);
+      auto compiled = plan::CompiledSegment::Build(attempt, plan::BuildOptions{precision});
       if (!compiled.ok()) {
         summary.left_reason = std::string(compiled.status().message());
         break;  // the same lowering fails at any precision

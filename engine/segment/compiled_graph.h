@@ -10,6 +10,7 @@
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/csrc/jit/runtime/interpreter.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -49,8 +50,11 @@ struct CompileOptions {
   // Tightened or loosened per model; defaults from DefaultTolerance.
   Tolerance fp32_tolerance = DefaultTolerance(Precision::kFp32);
   Tolerance bf16_tolerance = DefaultTolerance(Precision::kBf16);
-  // For tests: lets a test corrupt a segment's IR to exercise the fallback.
-  std::function<void(plan::Graph&)> ir_hook;
+  // For tests: lets a test corrupt a segment's IR (after fusion, per
+  // precision attempt) to exercise the fallback.
+  std::function<void(plan::Graph&, plan::PlanPrecision)> ir_hook;
+  // For tests of single ops: compile runs without a compute-heavy node too.
+  bool segment_everything = false;
 };
 
 class CompiledGraph {

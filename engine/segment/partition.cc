@@ -28,13 +28,14 @@ void Prepare(torch::jit::Graph& graph) {
 
 }  // namespace
 
-Partition PartitionGraph(torch::jit::Graph& graph, const ShapeProfile& profile) {
+Partition PartitionGraph(torch::jit::Graph& graph, const ShapeProfile& profile,
+                         bool require_heavy) {
   Prepare(graph);
   Partition partition;
   auto importer = std::make_unique<SegmentImporter>(profile);
   auto close = [&]() {
     if (importer->empty()) return;
-    if (importer->worthwhile()) {
+    if (importer->worthwhile() || !require_heavy) {
       SegmentSpec spec;
       spec.nodes = importer->nodes();
       spec.graph = importer->Finish(&spec.inputs, &spec.outputs);

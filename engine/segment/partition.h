@@ -35,7 +35,9 @@ struct Partition {
 // cat reads right before the cat) and partitions its top-level nodes.
 // Segments hold at least one compute-heavy node; shorter runs stay in
 // TorchScript (a segment's edges cost reorders).
-Partition PartitionGraph(torch::jit::Graph& graph, const ShapeProfile& profile);
+// `require_heavy` false keeps every lowerable run (tests of single ops).
+Partition PartitionGraph(torch::jit::Graph& graph, const ShapeProfile& profile,
+                         bool require_heavy = true);
 
 }  // namespace kiln::engine::segment
 

@@ -4,21 +4,31 @@
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 
 #include <set>
+#include <unordered_set>
 #include <string>
 
 namespace kiln::engine::segment {
 
 using torch::jit::Node;
 
-bool HasValueDependentShapes(torch::jit::Block* block) {
+namespace {
+
+bool IsValueDependent(const std::string& kind) {
   static const std::set<std::string> kValueDependent = {
       "aten::nonzero", "aten::masked_select", "aten::unique", "aten::_unique",
       "aten::_unique2", "aten::unique_consecutive", "aten::unique_dim", "aten::argwhere",
       "aten::nonzero_numpy", "torchvision::nms", "torchvision::roi_align", "aten::where",
-      "aten::index", "aten::repeat_interleave", "aten::topk", "aten::item",
-      "aten::_local_scalar_dense", "prim::If", "prim::Loop"};
+      "aten::index", "aten::repeat_interleave", "aten::item", "aten::_local_scalar_dense",
+      "aten::tolist", "prim::If", "prim::Loop", "prim::CallMethod",
+      "prim::CallFunction"};
+  return kValueDependent.count(kind) > 0;
+}
+
+}  // namespace
+
+bool HasValueDependentShapes(torch::jit::Block* block) {
   for (Node* node : block->nodes()) {
-    if (kValueDependent.count(node->kind().toQualString())) return true;
+    if (IsValueDependent(node->kind().toQualString())) return true;
     for (torch::jit::Block* sub : node->blocks()) {
       if (HasValueDependentShapes(sub)) return true;
     }
@@ -28,11 +38,22 @@ bool HasValueDependentShapes(torch::jit::Block* block) {
 
 int SpecializeShapes(const std::shared_ptr<torch::jit::Graph>& graph,
                      const ShapeProfile& profile) {
-  if (HasValueDependentShapes(graph->block())) return 0;
+  // A value is tainted when its shape may depend on input values: produced
+  // by a value-dependent op (or control flow, whose branches may differ), or
+  // computed from a tainted value. Sizes of untainted tensors are functions
+  // of the input shapes alone.
+  std::unordered_set<const torch::jit::Value*> tainted;
   int replaced = 0;
   std::vector<Node*> nodes(graph->nodes().begin(), graph->nodes().end());
   for (Node* node : nodes) {
     const std::string kind = node->kind().toQualString();
+    bool taint = IsValueDependent(kind);
+    for (torch::jit::Block* sub : node->blocks()) taint |= HasValueDependentShapes(sub);
+    for (const torch::jit::Value* in : node->inputs()) taint |= tainted.count(in) > 0;
+    if (taint) {
+      for (const torch::jit::Value* out : node->outputs()) tainted.insert(out);
+      continue;
+    }
     if (kind != "aten::size" && kind != "aten::dim") continue;
     auto it = profile.find(node->input(0));
     if (it == profile.end()) continue;
