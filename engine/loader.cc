@@ -48,7 +48,12 @@ absl::StatusOr<LoadedModule> LoadTorchScript(const std::string& path, int optimi
   loaded.module.eval();
   if (optimization_level >= 1) {
     try {
-      loaded.module = torch::jit::freeze(loaded.module);
+      // Numerics are left to Kiln's pass pipeline: LibTorch 1.13's own
+      // post-freeze folding folds batch norm into convolutions without
+      // checking its training flag (a traced F.batch_norm(training=True)
+      // would silently change results); fold_frozen_conv checks it.
+      loaded.module = torch::jit::freeze(loaded.module, c10::nullopt,
+                                         /*optimize_numerics=*/false);
       loaded.report.frozen = true;
     } catch (const c10::Error& e) {
       // Modules that set attributes at run time cannot be frozen; TorchScript
@@ -57,16 +62,15 @@ absl::StatusOr<LoadedModule> LoadTorchScript(const std::string& path, int optimi
     } catch (const std::exception& e) {
       loaded.report.freeze_error = e.what();
     }
-  }
-  if (optimization_level >= 2) {
-    std::shared_ptr<torch::jit::Graph> graph =
-        loaded.module.get_method("forward").graph()->copy();
-    passes::PipelineOptions options;
-    options.frozen = loaded.report.frozen;
-    absl::Status status = passes::RunPipeline(graph, options, &loaded.passes);
-    // A failing pass leaves the graph as it was; plans are still built from it.
-    if (!status.ok()) loaded.report.pass_error = std::string(status.message());
-    loaded.optimized_graph = graph;
+    if (loaded.report.frozen) {
+      // In place: forward() itself runs the optimized graph from here on (the
+      // reference path of levels 1-3), and plans are built from a copy.
+      std::shared_ptr<torch::jit::Graph> graph = loaded.module.get_method("forward").graph();
+      absl::Status status = passes::RunPipeline(graph, passes::PipelineOptions{}, &loaded.passes);
+      // A failing pass leaves the graph as it was.
+      if (!status.ok()) loaded.report.pass_error = std::string(status.message());
+      if (optimization_level >= 2) loaded.optimized_graph = graph->copy();
+    }
   }
   loaded.report.load_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

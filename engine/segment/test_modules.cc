@@ -19,7 +19,7 @@ FrozenModel MakeFrozenModel(const std::string& source,
   m.define(source);
   m.eval();
   FrozenModel model;
-  model.module = torch::jit::freeze(m);
+  model.module = torch::jit::freeze(m, c10::nullopt, /*optimize_numerics=*/false);
   model.graph = model.module.get_method("forward").graph()->copy();
   std::vector<passes::PassRecord> records;
   (void)passes::RunPipeline(model.graph, passes::PipelineOptions{}, &records);

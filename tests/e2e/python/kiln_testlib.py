@@ -30,10 +30,15 @@ BROKEN_MODELS = ["broken_config", "corrupt_model", "not_torchscript",
                  "signature_mismatch", "bad_platform", "bad_engine_option"]
 ALL_MODELS = GOOD_MODELS + BROKEN_MODELS
 
-# The server runs each model as frozen TorchScript in fp32, so every float
-# output matches the Python reference within 1e-5. When the acceleration
-# engine may pick bf16, its accuracy checker's tolerance takes over here.
-FLOAT_TOLERANCE = 1e-5
+# At the default optimization level the engine may serve a model from a bf16
+# plan, kept only when its accuracy checker passed (engine/accuracy.h): so
+# float outputs are held to the checker's bf16 tolerance - allclose with
+# rtol 2e-2 and atol 2e-2 x max|ref|, cosine similarity >= 0.999 and max abs
+# error <= 5% of max|ref| - the promise the product makes for any plan.
+BF16_RTOL = 2e-2
+BF16_ATOL_FRACTION = 2e-2
+MIN_COSINE = 0.999
+MAX_ABS_FRACTION = 0.05
 
 WIRE = {  # config enum name -> wire datatype
     "TYPE_BOOL": "BOOL", "TYPE_UINT8": "UINT8", "TYPE_UINT16": "UINT16",
@@ -159,9 +164,17 @@ def assert_output_close(model, name, got: np.ndarray, ref: np.ndarray):
     if ref.dtype.kind not in "fV" and ref.dtype != ml_dtypes.bfloat16:
         np.testing.assert_array_equal(got, ref, err_msg=what)
         return
-    np.testing.assert_allclose(got.astype(np.float64), ref.astype(np.float64),
-                               rtol=FLOAT_TOLERANCE, atol=FLOAT_TOLERANCE,
+    g = got.astype(np.float64).ravel()
+    r = ref.astype(np.float64).ravel()
+    scale = float(np.max(np.abs(r))) if r.size else 0.0
+    np.testing.assert_allclose(g, r, rtol=BF16_RTOL, atol=BF16_ATOL_FRACTION * scale + 1e-6,
                                err_msg=what)
+    if r.size:
+        assert float(np.max(np.abs(g - r))) <= MAX_ABS_FRACTION * scale + 1e-6, \
+            f"{what}: max abs error above {MAX_ABS_FRACTION} of max |ref| {scale}"
+        norm = float(np.linalg.norm(g) * np.linalg.norm(r))
+        cosine = float(np.dot(g, r) / norm) if norm > 0 else float(np.array_equal(g, r))
+        assert cosine >= MIN_COSINE, f"{what}: cosine similarity {cosine} < {MIN_COSINE}" 
 
 
 def assert_outputs_close(model, got: dict, ref: dict, names=None):

@@ -1,0 +1,130 @@
+// The engine at levels 2 and 3 through the Model interface: plans are built
+// per input signature, once even under concurrent first requests, kept in an
+// LRU cache, and their results match the reference.
+#include <torch/script.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <thread>
+
+#include "engine/model.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace kiln::engine {
+namespace {
+
+std::string TestRepo() {
+  const char* repo = std::getenv("KILN_TEST_REPO");
+  return repo ? repo : "";
+}
+
+Tensor Image(int64_t batch, int64_t size, float phase) {
+  Tensor t = Tensor::Allocate(DType::kFloat32, {batch, 3, size, size});
+  float* p = static_cast<float*>(t.data);
+  for (int64_t i = 0; i < t.num_elements(); ++i) p[i] = std::sin(phase + 0.01f * i);
+  return t;
+}
+
+std::vector<float> Floats(const Tensor& t) {
+  const float* p = static_cast<const float*>(t.data);
+  return std::vector<float>(p, p + t.num_elements());
+}
+
+// max |a - b| relative to max |b|.
+double RelativeError(const std::vector<float>& a, const std::vector<float>& b) {
+  double err = 0, scale = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    err = std::max(err, static_cast<double>(std::abs(a[i] - b[i])));
+    scale = std::max(scale, static_cast<double>(std::abs(b[i])));
+  }
+  return scale > 0 ? err / scale : err;
+}
+
+std::unique_ptr<Model> LoadResnet18(int level, PrecisionPolicy precision, int cache_size = 16) {
+  const std::string path = TestRepo() + "/resnet18/1/model.pt";
+  if (!std::filesystem::exists(path)) return nullptr;
+  ModelOptions options;
+  options.optimization_level = level;
+  options.precision = precision;
+  options.plan_cache_size = cache_size;
+  options.intra_op_threads = 1;
+  auto model = Model::Load(path, options);
+  EXPECT_TRUE(model.ok()) << model.status();
+  return model.ok() ? *std::move(model) : nullptr;
+}
+
+TEST(CompiledModel, Fp32PlanMatchesTheReferenceAndIsReused) {
+  auto reference = LoadResnet18(1, PrecisionPolicy::kFp32);
+  auto compiled = LoadResnet18(2, PrecisionPolicy::kFp32);
+  ASSERT_NE(reference, nullptr) << "KILN_TEST_REPO must hold resnet18";
+  ASSERT_NE(compiled, nullptr);
+  const Tensor input = Image(1, 64, 0.3f);
+  auto expected = reference->Run({input});
+  ASSERT_TRUE(expected.ok()) << expected.status();
+  for (int i = 0; i < 3; ++i) {
+    auto got = compiled->Run({input});
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_LT(RelativeError(Floats(got->tensors[0]), Floats(expected->tensors[0])), 1e-4);
+  }
+  const RunStats stats = compiled->run_stats();
+  EXPECT_EQ(stats.plans_built, 1u);
+  EXPECT_EQ(stats.fp32_plans, 1u);
+  EXPECT_EQ(stats.plan_cache_misses, 1u);
+  EXPECT_EQ(stats.plan_cache_hits, 2u);
+  EXPECT_EQ(stats.accuracy_checks_passed, 1u);
+  EXPECT_EQ(stats.reference_fallbacks, 0u);
+  EXPECT_EQ(stats.nodes_left_to_torchscript, 0u);
+  EXPECT_GT(stats.worst_cosine, 0.99999);
+}
+
+TEST(CompiledModel, ConcurrentFirstRequestsBuildOnePlan) {
+  auto compiled = LoadResnet18(3, PrecisionPolicy::kAuto);
+  ASSERT_NE(compiled, nullptr) << "KILN_TEST_REPO must hold resnet18";
+  const Tensor input = Image(1, 64, 0.7f);
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t) {
+    threads.emplace_back([&]() {
+      for (int r = 0; r < 3; ++r) failures += !compiled->Run({input}).ok();
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  const RunStats stats = compiled->run_stats();
+  EXPECT_EQ(stats.plans_built, 1u);
+  EXPECT_EQ(stats.plan_cache_hits + stats.plan_cache_misses, 18u);
+  EXPECT_EQ(stats.runs, 18u);
+}
+
+TEST(CompiledModel, EachSignatureGetsAPlanAndTheCacheEvicts) {
+  auto compiled = LoadResnet18(2, PrecisionPolicy::kFp32, /*cache_size=*/1);
+  ASSERT_NE(compiled, nullptr) << "KILN_TEST_REPO must hold resnet18";
+  ASSERT_TRUE(compiled->Run({Image(1, 64, 0.1f)}).ok());
+  ASSERT_TRUE(compiled->Run({Image(2, 64, 0.1f)}).ok());
+  ASSERT_TRUE(compiled->Run({Image(1, 64, 0.1f)}).ok());
+  const RunStats stats = compiled->run_stats();
+  EXPECT_EQ(stats.plans_built, 3u);  // the first plan was evicted by the second
+  EXPECT_EQ(stats.plan_cache_evictions, 2u);
+  EXPECT_EQ(stats.plan_cache_size, 1u);
+}
+
+TEST(CompiledModel, AutoPrecisionStaysWithinTheProductPromise) {
+  auto reference = LoadResnet18(1, PrecisionPolicy::kFp32);
+  auto compiled = LoadResnet18(3, PrecisionPolicy::kAuto);
+  ASSERT_NE(reference, nullptr) << "KILN_TEST_REPO must hold resnet18";
+  const Tensor input = Image(1, 96, 1.1f);
+  auto expected = reference->Run({input});
+  ASSERT_TRUE(compiled->Run({input}).ok());  // builds
+  auto got = compiled->Run({input});         // runs the plan
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_LT(RelativeError(Floats(got->tensors[0]), Floats(expected->tensors[0])), 0.05);
+  const RunStats stats = compiled->run_stats();
+  EXPECT_EQ(stats.bf16_plans + stats.fp32_plans, 1u);
+  EXPECT_GE(stats.worst_cosine, 0.999);
+}
+
+}  // namespace
+}  // namespace kiln::engine
