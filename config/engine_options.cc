@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 
 namespace kiln::config {
@@ -20,6 +21,7 @@ constexpr absl::string_view kOptLevel = "KILN_OPT_LEVEL";
 constexpr absl::string_view kPrecision = "KILN_PRECISION";
 constexpr absl::string_view kAccuracyCheck = "KILN_ACCURACY_CHECK";
 constexpr absl::string_view kPlanCacheSize = "KILN_PLAN_CACHE_SIZE";
+constexpr absl::string_view kBatchBuckets = "KILN_BATCH_BUCKETS";
 constexpr absl::string_view kIntraOpThreads = "KILN_INTRA_OP_THREADS";
 constexpr absl::string_view kInterOpThreads = "KILN_INTER_OP_THREADS";
 // Triton PyTorch-backend spellings.
@@ -30,7 +32,7 @@ constexpr absl::string_view kTritonDisableOpt = "DISABLE_OPTIMIZED_EXECUTION";
 // The KILN_ keys a config may use; anything else with the prefix is a typo.
 constexpr absl::string_view kKnownKilnKeys[] = {
     kOptLevel,      kPrecision,      kAccuracyCheck,
-    kPlanCacheSize, kIntraOpThreads, kInterOpThreads,
+    kPlanCacheSize, kBatchBuckets, kIntraOpThreads, kInterOpThreads,
 };
 
 constexpr absl::string_view kFromParameter = "parameter";
@@ -107,6 +109,20 @@ absl::StatusOr<Precision> ParsePrecision(absl::string_view model,
   return BadValue(model, raw, "one of auto, fp32, bf16");
 }
 
+// "1,2,4,8": positive, strictly increasing batch sizes.
+absl::StatusOr<std::vector<int64_t>> ParseBuckets(absl::string_view model, const Raw& raw) {
+  std::vector<int64_t> buckets;
+  for (absl::string_view part : absl::StrSplit(raw.value, ',')) {
+    int64_t b = 0;
+    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(part), &b) || b < 1 ||
+        (!buckets.empty() && b <= buckets.back())) {
+      return BadValue(model, raw, "increasing positive batch sizes separated by commas, e.g. 1,2,4,8");
+    }
+    buckets.push_back(b);
+  }
+  return buckets;
+}
+
 // Parses every candidate that is present (strongest first), so a malformed
 // value is reported even when a stronger source overrides it, and stores the
 // strongest one. Leaves `*out` and `*source` alone when none is present.
@@ -158,7 +174,7 @@ absl::StatusOr<EngineOptions> ResolveEngineOptions(
 
   EngineOptions options;
   for (absl::string_view field :
-       {"opt_level", "precision", "accuracy_check", "plan_cache_size",
+       {"opt_level", "precision", "accuracy_check", "plan_cache_size", "batch_buckets",
         "intra_op_threads", "inter_op_threads"}) {
     options.sources[std::string(field)] = std::string(kFromDefault);
   }
@@ -213,6 +229,14 @@ absl::StatusOr<EngineOptions> ResolveEngineOptions(
     return s;
   }
 
+  if (absl::Status s = Resolve({FromConfig(config, kBatchBuckets),
+                                FromEnv(getenv, kBatchBuckets)},
+                               [&model](const Raw& raw) { return ParseBuckets(model, raw); },
+                               &options.batch_buckets, &options.sources["batch_buckets"]);
+      !s.ok()) {
+    return s;
+  }
+
   if (absl::Status s = Resolve(
           {FromConfig(config, kIntraOpThreads), FromConfig(config, kTritonIntraOp),
            FromEnv(getenv, kIntraOpThreads)},
@@ -257,7 +281,9 @@ std::string DescribeEngineOptions(const EngineOptions& options) {
       " (", source("precision"), ") accuracy_check=",
       options.accuracy_check ? "true" : "false", " (",
       source("accuracy_check"), ") plan_cache_size=", options.plan_cache_size,
-      " (", source("plan_cache_size"), ") intra_op_threads=",
+      " (", source("plan_cache_size"), ") batch_buckets=",
+      options.batch_buckets.empty() ? "off" : absl::StrJoin(options.batch_buckets, ","), " (",
+      source("batch_buckets"), ") intra_op_threads=",
       options.intra_op_threads, " (", source("intra_op_threads"),
       ") inter_op_threads=", options.inter_op_threads, " (",
       source("inter_op_threads"), ")");

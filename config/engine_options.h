@@ -16,6 +16,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include "absl/status/statusor.h"
@@ -38,6 +39,9 @@ struct EngineOptions {
   bool accuracy_check = true;
   // KILN_PLAN_CACHE_SIZE >= 1: plans kept per model (LRU).
   int plan_cache_size = 16;
+  // KILN_BATCH_BUCKETS "1,2,4,8": pad the batch dim of a request up to the
+  // next bucket so one plan serves several batch sizes. Empty: off.
+  std::vector<int64_t> batch_buckets;
   // KILN_INTRA_OP_THREADS / Triton's INTRA_OP_THREAD_COUNT, >= 0;
   // 0 = cores / instances.
   int intra_op_threads = 0;
@@ -45,7 +49,7 @@ struct EngineOptions {
   // 0 = LibTorch's default.
   int inter_op_threads = 0;
   // Where each value came from, for the load log: field name ("opt_level",
-  // "precision", "accuracy_check", "plan_cache_size", "intra_op_threads",
+  // "precision", "accuracy_check", "plan_cache_size", "batch_buckets", "intra_op_threads",
   // "inter_op_threads") -> "parameter", "environment" or "default".
   // ResolveEngineOptions fills every field name.
   std::map<std::string, std::string> sources;

@@ -45,6 +45,26 @@ std::string Error(const std::map<std::string, std::string>& params,
   return std::string(options.status().message());
 }
 
+TEST(EngineOptionsTest, BatchBucketsParseFromConfigOrEnvironment) {
+  absl::StatusOr<EngineOptions> options = Resolve({{"KILN_BATCH_BUCKETS", "1, 2,4,8"}});
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ(options->batch_buckets, (std::vector<int64_t>{1, 2, 4, 8}));
+  EXPECT_EQ(options->sources.at("batch_buckets"), "parameter");
+  options = Resolve({}, {{"KILN_BATCH_BUCKETS", "4,16"}});
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ(options->batch_buckets, (std::vector<int64_t>{4, 16}));
+  EXPECT_EQ(options->sources.at("batch_buckets"), "environment");
+  EXPECT_THAT(DescribeEngineOptions(*options), HasSubstr("batch_buckets=4,16 (environment)"));
+}
+
+TEST(EngineOptionsTest, BadBatchBucketsAreRefused) {
+  EXPECT_THAT(Error({{"KILN_BATCH_BUCKETS", "4,2"}}),
+              AllOf(HasSubstr("config parameter KILN_BATCH_BUCKETS"),
+                    HasSubstr("increasing positive batch sizes"), HasSubstr("got '4,2'")));
+  EXPECT_THAT(Error({{"KILN_BATCH_BUCKETS", "0,1"}}), HasSubstr("got '0,1'"));
+  EXPECT_THAT(Error({{"KILN_BATCH_BUCKETS", "two"}}), HasSubstr("got 'two'"));
+}
+
 TEST(EngineOptionsTest, Defaults) {
   absl::StatusOr<EngineOptions> options = Resolve({});
   ASSERT_TRUE(options.ok()) << options.status();
@@ -54,7 +74,8 @@ TEST(EngineOptionsTest, Defaults) {
   EXPECT_EQ(options->plan_cache_size, 16);
   EXPECT_EQ(options->intra_op_threads, 0);
   EXPECT_EQ(options->inter_op_threads, 0);
-  ASSERT_EQ(options->sources.size(), 6u);
+  EXPECT_TRUE(options->batch_buckets.empty());
+  ASSERT_EQ(options->sources.size(), 7u);
   for (const auto& [field, source] : options->sources) {
     EXPECT_EQ(source, "default") << field;
   }
@@ -66,6 +87,7 @@ TEST(EngineOptionsTest, EachKeyFromConfig) {
       {"KILN_PRECISION", "bf16"},  // level 1 + bf16 is allowed
       {"KILN_ACCURACY_CHECK", "false"},
       {"KILN_PLAN_CACHE_SIZE", "4"},
+      {"KILN_BATCH_BUCKETS", "2,4"},
       {"KILN_INTRA_OP_THREADS", "8"},
       {"KILN_INTER_OP_THREADS", "2"},
   });
@@ -74,6 +96,7 @@ TEST(EngineOptionsTest, EachKeyFromConfig) {
   EXPECT_EQ(options->precision, Precision::kBf16);
   EXPECT_FALSE(options->accuracy_check);
   EXPECT_EQ(options->plan_cache_size, 4);
+  EXPECT_EQ(options->batch_buckets, (std::vector<int64_t>{2, 4}));
   EXPECT_EQ(options->intra_op_threads, 8);
   EXPECT_EQ(options->inter_op_threads, 2);
   for (const auto& [field, source] : options->sources) {
@@ -88,6 +111,7 @@ TEST(EngineOptionsTest, EachKeyFromEnvironment) {
               {"KILN_PRECISION", "fp32"},
               {"KILN_ACCURACY_CHECK", "0"},
               {"KILN_PLAN_CACHE_SIZE", "32"},
+              {"KILN_BATCH_BUCKETS", "8"},
               {"KILN_INTRA_OP_THREADS", "3"},
               {"KILN_INTER_OP_THREADS", "1"},
           });
@@ -96,6 +120,7 @@ TEST(EngineOptionsTest, EachKeyFromEnvironment) {
   EXPECT_EQ(options->precision, Precision::kFp32);
   EXPECT_FALSE(options->accuracy_check);
   EXPECT_EQ(options->plan_cache_size, 32);
+  EXPECT_EQ(options->batch_buckets, (std::vector<int64_t>{8}));
   EXPECT_EQ(options->intra_op_threads, 3);
   EXPECT_EQ(options->inter_op_threads, 1);
   for (const auto& [field, source] : options->sources) {
@@ -278,6 +303,7 @@ TEST(EngineOptionsDescribeTest, ListsValuesAndSources) {
   EXPECT_EQ(DescribeEngineOptions(*options),
             "opt_level=2 (parameter) precision=bf16 (environment) "
             "accuracy_check=true (default) plan_cache_size=16 (default) "
+            "batch_buckets=off (default) "
             "intra_op_threads=0 (default) inter_op_threads=0 (default)");
 }
 

@@ -43,13 +43,15 @@ double RelativeError(const std::vector<float>& a, const std::vector<float>& b) {
   return scale > 0 ? err / scale : err;
 }
 
-std::unique_ptr<Model> LoadResnet18(int level, PrecisionPolicy precision, int cache_size = 16) {
+std::unique_ptr<Model> LoadResnet18(int level, PrecisionPolicy precision, int cache_size = 16,
+                                    std::vector<int64_t> buckets = {}) {
   const std::string path = TestRepo() + "/resnet18/1/model.pt";
   if (!std::filesystem::exists(path)) return nullptr;
   ModelOptions options;
   options.optimization_level = level;
   options.precision = precision;
   options.plan_cache_size = cache_size;
+  options.batch_buckets = std::move(buckets);
   options.intra_op_threads = 1;
   auto model = Model::Load(path, options);
   EXPECT_TRUE(model.ok()) << model.status();
@@ -109,6 +111,22 @@ TEST(CompiledModel, EachSignatureGetsAPlanAndTheCacheEvicts) {
   EXPECT_EQ(stats.plans_built, 3u);  // the first plan was evicted by the second
   EXPECT_EQ(stats.plan_cache_evictions, 2u);
   EXPECT_EQ(stats.plan_cache_size, 1u);
+}
+
+TEST(CompiledModel, BatchBucketsServeSeveralBatchSizesFromOnePlan) {
+  auto reference = LoadResnet18(1, PrecisionPolicy::kFp32);
+  auto compiled = LoadResnet18(2, PrecisionPolicy::kFp32, 16, {4, 8});
+  ASSERT_NE(reference, nullptr) << "KILN_TEST_REPO must hold resnet18";
+  for (int64_t batch : {3, 1, 2, 4, 3}) {
+    const Tensor input = Image(batch, 64, 0.2f * batch);
+    auto expected = reference->Run({input});
+    auto got = compiled->Run({input});
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_EQ(got->tensors[0].shape, expected->tensors[0].shape) << "batch " << batch;
+    EXPECT_LT(RelativeError(Floats(got->tensors[0]), Floats(expected->tensors[0])), 1e-4)
+        << "batch " << batch;
+  }
+  EXPECT_EQ(compiled->run_stats().plans_built, 1u);  // every batch padded to 4
 }
 
 TEST(CompiledModel, AutoPrecisionStaysWithinTheProductPromise) {

@@ -221,7 +221,24 @@ class TorchModel final : public Model {
     stack.reserve(arguments.size() + 1);
     stack.push_back(module_._ivalue());
     for (c10::IValue& a : arguments) stack.push_back(std::move(a));
-    const Signature signature = SignatureOf(inputs);
+    const Signature exact = SignatureOf(inputs);
+    const Signature signature = binding_.dict_input ? exact : cache_->Bucketed(exact);
+    // Batch bucketing: zero-pad the batch dim up to the bucket; outputs are
+    // cut back to the request's batch below.
+    int64_t batch = -1, bucket = -1;
+    if (signature != exact) {
+      batch = exact.shapes[0][0];
+      bucket = signature.shapes[0][0];
+      for (size_t i = 1; i < stack.size(); ++i) {
+        if (!stack[i].isTensor()) continue;
+        const at::Tensor t = stack[i].toTensor();
+        std::vector<int64_t> dims = t.sizes().vec();
+        dims[0] = bucket;
+        at::Tensor padded = at::zeros(dims, t.options());
+        padded.narrow(0, 0, batch).copy_(t);
+        stack[i] = padded;
+      }
+    }
     bool built_here = false;
     auto cached = cache_->GetOrBuild(
         signature, [&]() -> absl::StatusOr<std::shared_ptr<CachedPlan>> {
@@ -233,16 +250,47 @@ class TorchModel final : public Model {
         });
     if (!cached.ok()) return cached.status();
     const KeyPlan& plan = static_cast<const KeyPlan&>(**cached);
+    c10::IValue result;
     if (built_here && plan.reference_outputs.size() == 1) {
       // The build already ran the reference on exactly this input.
-      return ToOutputs(plan.reference_outputs[0]);
+      result = plan.reference_outputs[0];
+    } else if (plan.graph) {
+      result = plan.graph->Run(std::move(stack)).at(0);
+    } else {
+      stack.erase(stack.begin());
+      result = module_.forward(std::move(stack));
     }
-    if (plan.graph) {
-      std::vector<c10::IValue> outputs = plan.graph->Run(std::move(stack));
-      return ToOutputs(outputs.at(0));
+    if (bucket > 0) result = CutBatch(result, bucket, batch);
+    return ToOutputs(result);
+  }
+
+  // Tensors whose leading dim is the bucket lose the padding rows.
+  static c10::IValue CutBatch(const c10::IValue& value, int64_t bucket, int64_t batch) {
+    if (value.isTensor()) {
+      const at::Tensor& t = value.toTensor();
+      if (t.dim() > 0 && t.size(0) == bucket) return t.narrow(0, 0, batch).contiguous();
+      return value;
     }
-    stack.erase(stack.begin());
-    return ToOutputs(module_.forward(std::move(stack)));
+    if (value.isTuple()) {
+      std::vector<c10::IValue> elements;
+      for (const c10::IValue& v : value.toTupleRef().elements()) {
+        elements.push_back(CutBatch(v, bucket, batch));
+      }
+      return c10::ivalue::Tuple::create(std::move(elements));
+    }
+    if (value.isList()) {
+      c10::impl::GenericList list(value.toList().elementType());
+      for (const c10::IValue& v : value.toListRef()) list.push_back(CutBatch(v, bucket, batch));
+      return list;
+    }
+    if (value.isGenericDict()) {
+      c10::impl::GenericDict dict(value.toGenericDict().keyType(), value.toGenericDict().valueType());
+      for (const auto& entry : value.toGenericDict()) {
+        dict.insert(entry.key(), CutBatch(entry.value(), bucket, batch));
+      }
+      return dict;
+    }
+    return value;
   }
 
   void RecordBuild(const Signature& signature, const KeyPlan& plan) {
@@ -354,6 +402,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(
   if (options.optimization_level >= 2 && loaded->report.frozen && loaded->optimized_graph) {
     PlanCacheOptions cache_options;
     cache_options.capacity = static_cast<size_t>(std::max(1, options.plan_cache_size));
+    cache_options.batch_buckets = options.batch_buckets;
     auto created = PlanCache::Create(cache_options);
     if (!created.ok()) return created.status();
     cache = *std::move(created);

@@ -40,6 +40,10 @@ struct ModelOptions {
   bool accuracy_check = true;
   // Plans kept per model (LRU), >= 1.
   int plan_cache_size = 16;
+  // Levels 2-3: increasing batch sizes; a request whose inputs share a
+  // leading (batch) dim smaller than a bucket is zero-padded up to it and
+  // its outputs cut back, so one plan serves several batch sizes. Empty: off.
+  std::vector<int64_t> batch_buckets;
   // Intra-op threads used by each Run; 0 means one per core.
   int intra_op_threads = 0;
   // The names the server will pass inputs under, in the order Run receives

@@ -52,6 +52,7 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ServedModel::Load(
   }
   engine_options.accuracy_check = resolved->accuracy_check;
   engine_options.plan_cache_size = resolved->plan_cache_size;
+  engine_options.batch_buckets = resolved->batch_buckets;
   engine_options.log = [](const std::string& line) { LogInfo(line); };
   for (const auto& input : options.config.input()) {
     engine_options.input_names.push_back(input.name());
