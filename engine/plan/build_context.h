@@ -140,6 +140,7 @@ absl::Status LowerBinary(BuildContext& ctx, const Node& node);
 absl::Status LowerPool(BuildContext& ctx, const Node& node);
 absl::Status LowerSoftmax(BuildContext& ctx, const Node& node);
 absl::Status LowerBatchNorm(BuildContext& ctx, const Node& node);
+absl::Status LowerInstanceNorm(BuildContext& ctx, const Node& node);
 absl::Status LowerResample(BuildContext& ctx, const Node& node);
 absl::Status LowerReshape(BuildContext& ctx, const Node& node);
 absl::Status LowerPermute(BuildContext& ctx, const Node& node);

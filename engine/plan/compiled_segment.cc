@@ -46,6 +46,7 @@ absl::Status LowerNode(BuildContext& ctx, const Node& node) {
     case OpKind::kResample: return internal::LowerResample(ctx, node);
     case OpKind::kPixelShuffle: return internal::LowerPixelShuffle(ctx, node);
     case OpKind::kChannelShuffle: return internal::LowerChannelShuffle(ctx, node);
+    case OpKind::kInstanceNorm: return internal::LowerInstanceNorm(ctx, node);
     case OpKind::kReduceMean: break;
   }
   return absl::UnimplementedError(absl::StrCat("no lowering for ", OpKindName(node.kind)));

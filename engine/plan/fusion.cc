@@ -1,5 +1,6 @@
 #include "engine/plan/fusion.h"
 
+#include <cmath>
 #include <vector>
 
 namespace kiln::engine::plan {
@@ -133,8 +134,47 @@ int FuseBinaryIntoProducer(Graph& graph) {
   return fused;
 }
 
+int FoldBatchNormIntoConv(Graph& graph) {
+  int folded = 0;
+  std::vector<bool> removed(graph.nodes.size(), false);
+  std::vector<int> producer = Producers(graph);
+  const auto users = graph.Users();
+  for (size_t n = 0; n < graph.nodes.size(); ++n) {
+    Node& bn = graph.nodes[n];
+    if (bn.kind != OpKind::kBatchNorm || !bn.post_ops.empty()) continue;
+    const int p = SoleProducer(graph, producer, users, bn.inputs[0]);
+    if (p < 0 || removed[p]) continue;
+    Node& conv = graph.nodes[p];
+    if (conv.kind != OpKind::kConv || !conv.post_ops.empty()) continue;
+    const int64_t out_channels = conv.conv.weight.dims[0];
+    if (bn.mean.elements() != out_channels) continue;
+    const int64_t per_channel = conv.conv.weight.elements() / out_channels;
+    std::vector<float> weight(conv.conv.weight.data,
+                              conv.conv.weight.data + conv.conv.weight.elements());
+    std::vector<float> bias(out_channels, 0.0f);
+    for (int64_t o = 0; o < out_channels; ++o) {
+      const double gamma = bn.scale.data ? bn.scale.data[o] : 1.0;
+      const double beta = bn.shift.data ? bn.shift.data[o] : 0.0;
+      const double factor = gamma / std::sqrt(static_cast<double>(bn.variance.data[o]) + bn.epsilon);
+      for (int64_t i = 0; i < per_channel; ++i) weight[o * per_channel + i] *= static_cast<float>(factor);
+      const double b = conv.conv.has_bias ? conv.conv.bias.data[o] : 0.0;
+      bias[o] = static_cast<float>((b - bn.mean.data[o]) * factor + beta);
+    }
+    conv.conv.weight = Constant::Own(conv.conv.weight.dims, std::move(weight));
+    conv.conv.bias = Constant::Own({out_channels}, std::move(bias));
+    conv.conv.has_bias = true;
+    conv.output = bn.output;
+    conv.origin += " + " + bn.origin;
+    producer[bn.output] = p;
+    removed[n] = true;
+    ++folded;
+  }
+  if (folded > 0) RemoveNodes(graph, removed);
+  return folded;
+}
+
 int RunFusionPasses(Graph& graph) {
-  int total = 0;
+  int total = FoldBatchNormIntoConv(graph);
   for (;;) {
     const int fused = FuseActivations(graph) + FuseBinaryIntoProducer(graph);
     if (fused == 0) return total;

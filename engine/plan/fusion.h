@@ -19,8 +19,15 @@ int FuseActivations(Graph& graph);
 // -> a binary post-op instead. Returns the fusions made.
 int FuseBinaryIntoProducer(Graph& graph);
 
+// Inference batch norm (constant statistics) right after a convolution whose
+// result nothing else reads -> folded into the convolution's weights and
+// bias. (LibTorch's folding runs before segmentation; this catches the norms
+// Kiln's importer turned into batch norms, e.g. instance norm with running
+// statistics.) Returns the folds made.
+int FoldBatchNormIntoConv(Graph& graph);
+
 // The fusion passes in order, to a fixed point; returns total fusions.
-// Order: activations first (conv+relu), then residual sums (conv+relu+add),
+// Order: batch-norm folding, then activations (conv+relu), then residual sums (conv+relu+add),
 // then activations again (the relu after the residual add).
 int RunFusionPasses(Graph& graph);
 

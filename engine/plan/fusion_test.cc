@@ -173,3 +173,57 @@ TEST(CompiledSegment, ConcurrentRunsUseSeparateArenas) {
 
 }  // namespace
 }  // namespace kiln::engine::plan
+
+namespace kiln::engine::plan {
+namespace {
+
+// x -> conv -> batch_norm (constant statistics) -> relu.
+Graph ConvBatchNorm() {
+  Graph g;
+  const int x = g.AddValue({1, 4, 5, 6}, "x");
+  g.inputs = {x};
+  Node conv;
+  conv.kind = OpKind::kConv;
+  conv.inputs = {x};
+  conv.conv.strides = {1, 1};
+  conv.conv.padding_l = conv.conv.padding_r = {1, 1};
+  conv.conv.dilation = {1, 1};
+  conv.conv.weight = Random({6, 4, 3, 3}, 7);
+  conv.output = g.AddValue({1, 6, 5, 6});
+  g.nodes.push_back(conv);
+  Node bn;
+  bn.kind = OpKind::kBatchNorm;
+  bn.inputs = {conv.output};
+  bn.epsilon = 1e-5f;
+  bn.mean = Random({6}, 8);
+  std::vector<float> var(6);
+  for (int i = 0; i < 6; ++i) var[i] = 0.5f + 0.1f * i;
+  bn.variance = Constant::Own({6}, var);
+  bn.scale = Random({6}, 9);
+  bn.shift = Random({6}, 10);
+  bn.output = g.AddValue({1, 6, 5, 6});
+  g.nodes.push_back(bn);
+  g.outputs = {bn.output};
+  return g;
+}
+
+TEST(FoldBatchNormIntoConv, FoldsAndKeepsNumerics) {
+  Graph plain = ConvBatchNorm();
+  Graph folded = plain;
+  EXPECT_EQ(FoldBatchNormIntoConv(folded), 1);
+  EXPECT_EQ(folded.nodes.size(), 1u);
+  EXPECT_TRUE(folded.nodes[0].conv.has_bias);
+  const std::vector<float> a = RunSegment(plain), b = RunSegment(folded);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-4) << i;
+}
+
+TEST(FoldBatchNormIntoConv, DoesNotFireWhenTheConvResultIsAlsoAnOutput) {
+  Graph g = ConvBatchNorm();
+  g.outputs.push_back(g.nodes[0].output);
+  EXPECT_EQ(FoldBatchNormIntoConv(g), 0);
+  EXPECT_EQ(g.nodes.size(), 2u);
+}
+
+}  // namespace
+}  // namespace kiln::engine::plan

@@ -40,6 +40,7 @@ const char* OpKindName(OpKind kind) {
     case OpKind::kPixelShuffle: return "pixel_shuffle";
     case OpKind::kChannelShuffle: return "channel_shuffle";
     case OpKind::kReduceMean: return "mean";
+    case OpKind::kInstanceNorm: return "instance_norm";
   }
   return "?";
 }

@@ -45,6 +45,7 @@ enum class OpKind {
   kPixelShuffle,  // depth to space
   kChannelShuffle,
   kReduceMean,    // mean over trailing spatial dims
+  kInstanceNorm,  // per-sample, per-channel normalization (+ affine)
 };
 const char* OpKindName(OpKind kind);
 
@@ -124,8 +125,8 @@ struct Node {
   int axis = 0;             // kConcat, kSoftmax
   bool log_softmax = false; // kSoftmax
   int64_t factor = 0;       // kPixelShuffle (upscale), kChannelShuffle (groups)
-  float epsilon = 0;        // kBatchNorm
-  Constant mean, variance, scale, shift;  // kBatchNorm (scale/shift may be empty)
+  float epsilon = 0;        // kBatchNorm, kInstanceNorm
+  Constant mean, variance, scale, shift;  // kBatchNorm (scale/shift may be empty); kInstanceNorm scale/shift
   std::vector<PostOp> post_ops;
   std::string origin;       // the TorchScript node(s) it came from, for reports
 };

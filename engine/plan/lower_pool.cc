@@ -97,6 +97,44 @@ absl::Status LowerBatchNorm(BuildContext& ctx, const Node& node) {
   return absl::OkStatus();
 }
 
+absl::Status LowerInstanceNorm(BuildContext& ctx, const Node& node) {
+  // Instance norm is batch norm over (1, N*C, spatial...): statistics per
+  // (sample, channel), computed at run time; the affine weights repeat per
+  // sample.
+  const Dims& dims = ctx.graph().values[node.inputs[0]].dims;
+  Dims folded = dims;
+  folded[1] = dims[0] * dims[1];
+  folded[0] = 1;
+  const int64_t channels = folded[1];
+  const memory::desc md = PlainDesc(folded, dt::f32);
+  const int src = ctx.AliasSlot(ctx.PlainSlot(node.inputs[0], dt::f32), md);
+  auto flags = dnnl::normalization_flags::none;
+  if (node.scale.data != nullptr) flags = flags | dnnl::normalization_flags::use_scale;
+  if (node.shift.data != nullptr) flags = flags | dnnl::normalization_flags::use_shift;
+  dnnl::batch_normalization_forward::desc desc(dnnl::prop_kind::forward_inference, md,
+                                               node.epsilon, flags);
+  dnnl::batch_normalization_forward::primitive_desc pd(desc, UserScratchpad(), ctx.engine());
+  const int dst = ctx.NewArenaSlot(md);
+  const memory::desc stats_md({channels}, dt::f32, tag::a);
+  std::vector<std::pair<int, int>> args = {{DNNL_ARG_SRC, src},
+                                           {DNNL_ARG_DST, dst},
+                                           {DNNL_ARG_MEAN, ctx.NewArenaSlot(stats_md)},
+                                           {DNNL_ARG_VARIANCE, ctx.NewArenaSlot(stats_md)}};
+  auto add_tiled = [&](const Constant& c, int arg) {
+    std::vector<float> tiled;
+    for (int64_t n = 0; n < dims[0]; ++n) tiled.insert(tiled.end(), c.data, c.data + c.elements());
+    const Constant t = Constant::Own({channels}, std::move(tiled));
+    args.push_back({arg, ctx.AddConstantSlot(ctx.Prepack(t, stats_md, stats_md))});
+  };
+  if (node.scale.data != nullptr) add_tiled(node.scale, DNNL_ARG_SCALE);
+  if (node.shift.data != nullptr) add_tiled(node.shift, DNNL_ARG_SHIFT);
+  ctx.NoteScratchpad(pd.scratchpad_desc());
+  ctx.AddStep(dnnl::batch_normalization_forward(pd), std::move(args),
+              absl::StrCat("instance_norm ", absl::StrJoin(dims, "x")));
+  ctx.SetValueSlot(node.output, ctx.AliasSlot(dst, PlainDesc(dims, dt::f32)));
+  return absl::OkStatus();
+}
+
 absl::Status LowerResample(BuildContext& ctx, const Node& node) {
   const int src = ctx.ValueSlot(node.inputs[0]);
   const memory::desc src_md = ctx.slot(src).md;

@@ -3,6 +3,7 @@
 #include <torch/csrc/jit/ir/constants.h>
 
 #include <cmath>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "engine/segment/importer.h"
@@ -55,6 +56,21 @@ bool ConstTensor(Value* v, plan::Constant* out) {
   at::Tensor t = c->toTensor();
   if (!t.is_floating_point() || !t.device().is_cpu()) return false;
   t = t.to(at::kFloat).contiguous();
+  auto owner = std::make_shared<at::Tensor>(t);
+  out->dims = t.sizes().vec();
+  out->data = owner->data_ptr<float>();
+  out->owner = owner;
+  return true;
+}
+
+// A weight-like operand: a frozen constant, or a module attribute read whose
+// value the profile recorded (when the graph never assigns attributes).
+bool ConstOrAttribute(SegmentImporter& im, Value* v, plan::Constant* out) {
+  if (ConstTensor(v, out)) return true;
+  if (v->node()->kind() != c10::prim::GetAttr || !im.attributes_constant()) return false;
+  const TensorMeta* meta = im.Meta(v);
+  if (meta == nullptr || !meta->value.defined() || !meta->value.is_floating_point()) return false;
+  at::Tensor t = meta->value.to(at::kFloat).contiguous().clone();
   auto owner = std::make_shared<at::Tensor>(t);
   out->dims = t.sizes().vec();
   out->data = owner->data_ptr<float>();
@@ -288,10 +304,46 @@ absl::Status ImportPermute(SegmentImporter& im, Node* node, std::vector<int> per
 
 int NormalizeAxis(int64_t axis, int rank) { return static_cast<int>(axis < 0 ? axis + rank : axis); }
 
+
+// In-place ops whose functional form Kiln lowers.
+const std::set<std::string>& InPlaceLowerable() {
+  static const std::set<std::string> kinds = {
+      "aten::relu_", "aten::relu6_", "aten::hardtanh_", "aten::leaky_relu_", "aten::silu_",
+      "aten::hardswish_", "aten::hardsigmoid_", "aten::sigmoid_", "aten::tanh_", "aten::elu_",
+      "aten::add_", "aten::sub_", "aten::mul_", "aten::div_"};
+  return kinds;
+}
+
+absl::Status ImportFunctional(SegmentImporter& im, Node* node, const std::string& kind);
+
 }  // namespace
 
 absl::Status ImportNode(SegmentImporter& im, Node* node) {
-  const std::string kind = node->kind().toQualString();
+  std::string kind = node->kind().toQualString();
+  if (InPlaceLowerable().count(kind)) {
+    // Writing into x is the same as computing a new value when nothing else
+    // reads x: its only use is this op, and it is not a graph input.
+    // A view shares its base's storage, so writing into it is visible
+    // through the base: only fresh tensors qualify.
+    static const std::set<std::string> kViews = {
+        "aten::view", "aten::reshape", "aten::flatten", "aten::transpose", "aten::permute",
+        "aten::squeeze", "aten::unsqueeze", "aten::select", "aten::slice", "aten::narrow",
+        "aten::expand", "aten::t", "aten::contiguous", "aten::detach", "aten::as_strided",
+        "aten::view_as", "aten::expand_as", "prim::ListUnpack", "prim::TupleUnpack",
+        "aten::unbind", "aten::chunk", "aten::split", "aten::__getitem__", "prim::GetAttr"};
+    Value* target = node->input(0);
+    if (target->uses().size() != 1 || target->node()->kind() == c10::prim::Param ||
+        kViews.count(target->node()->kind().toQualString())) {
+      return Refuse(absl::StrCat(kind, " writes into a tensor that may be read elsewhere"));
+    }
+    kind.pop_back();
+  }
+  return ImportFunctional(im, node, kind);
+}
+
+namespace {
+
+absl::Status ImportFunctional(SegmentImporter& im, Node* node, const std::string& kind) {
   if (node->outputs().size() != 1 || !IsTensor(node->output())) {
     return Refuse("does not produce a single tensor");
   }
@@ -470,6 +522,46 @@ absl::Status ImportNode(SegmentImporter& im, Node* node) {
     im.CountHeavy();
     return absl::OkStatus();
   }
+  if (kind == "aten::instance_norm") {
+    // (input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps, cudnn)
+    bool use_input_stats = false;
+    double eps = 0;
+    if (!ConstBool(node->input(5), &use_input_stats) || !ConstDouble(node->input(7), &eps)) {
+      return Refuse("instance norm with computed flags");
+    }
+    plan::Constant scale, shift;
+    if (!IsNone(node->input(1)) && !ConstTensor(node->input(1), &scale)) return Refuse("weight");
+    if (!IsNone(node->input(2)) && !ConstTensor(node->input(2), &shift)) return Refuse("bias");
+    if (Rank(im, node->input(0)) < 3) return Refuse("rank");
+    if (!use_input_stats) {
+      // Running statistics (track_running_stats in eval): a batch norm.
+      plan::Constant mean, var;
+      if (!ConstOrAttribute(im, node->input(3), &mean) ||
+          !ConstOrAttribute(im, node->input(4), &var)) {
+        return Refuse("running statistics are not constants");
+      }
+      const int src = im.Input(node->input(0));
+      plan::Node& n = im.Emit(OpKind::kBatchNorm, node);
+      n.inputs = {src};
+      n.epsilon = static_cast<float>(eps);
+      n.mean = mean;
+      n.variance = var;
+      n.scale = scale;
+      n.shift = shift;
+      n.output = im.Output(node->output());
+      im.CountHeavy();
+      return absl::OkStatus();
+    }
+    const int src = im.Input(node->input(0));
+    plan::Node& n = im.Emit(OpKind::kInstanceNorm, node);
+    n.inputs = {src};
+    n.epsilon = static_cast<float>(eps);
+    n.scale = scale;
+    n.shift = shift;
+    n.output = im.Output(node->output());
+    im.CountHeavy();
+    return absl::OkStatus();
+  }
   if (kind == "aten::upsample_nearest2d" || kind == "aten::upsample_bilinear2d") {
     const bool bilinear = kind == "aten::upsample_bilinear2d";
     if (bilinear) {
@@ -504,4 +596,5 @@ absl::Status ImportNode(SegmentImporter& im, Node* node) {
   return Refuse(absl::StrCat("no lowering for ", kind));
 }
 
+}  // namespace
 }  // namespace kiln::engine::segment

@@ -16,6 +16,12 @@ int SegmentImporter::Input(Value* v) {
   auto it = ids_.find(v);
   if (it != ids_.end()) return it->second;
   const TensorMeta* meta = Meta(v);
+  if (meta == nullptr) {
+    input_error_ = absl::StrCat("input %", v->debugName(), " has no recorded shape");
+  } else if (meta->dtype != c10::ScalarType::Float) {
+    input_error_ = absl::StrCat("input %", v->debugName(), " is ",
+                                c10::toString(meta->dtype), ", not float32");
+  }
   const int id = graph_.AddValue(meta ? meta->dims : plan::Dims{}, v->debugName());
   ids_[v] = id;
   added_ids_.push_back(v);
@@ -52,20 +58,9 @@ absl::Status SegmentImporter::Add(Node* node) {
                run_nodes = nodes_.size();
   added_ids_.clear();
   pending_heavy_ = 0;
-  // Every tensor the node reads or writes must be fp32 with a recorded shape.
-  for (Value* v : node->inputs()) {
-    if (v->type()->kind() != c10::TypeKind::TensorType) continue;
-    if (v->node()->kind() == c10::prim::Constant) continue;  // weights
-    const TensorMeta* meta = Meta(v);
-    if (meta == nullptr) {
-      return absl::UnimplementedError(absl::StrCat("input %", v->debugName(),
-                                                   " has no recorded shape"));
-    }
-    if (meta->dtype != c10::ScalarType::Float) {
-      return absl::UnimplementedError(absl::StrCat("input %", v->debugName(), " is ",
-                                                   c10::toString(meta->dtype), ", not float32"));
-    }
-  }
+  // Every tensor the node produces must be fp32 with a recorded shape; the
+  // tensors it reads are checked as the translation asks for them (Input),
+  // so operands an op ignores (instance norm's running stats) do not count.
   for (Value* v : node->outputs()) {
     const TensorMeta* meta = Meta(v);
     if (v->type()->kind() == c10::TypeKind::TensorType &&
@@ -73,7 +68,9 @@ absl::Status SegmentImporter::Add(Node* node) {
       return absl::UnimplementedError("output is not a float32 tensor with a recorded shape");
     }
   }
+  input_error_.clear();
   absl::Status status = ImportNode(*this, node);
+  if (status.ok() && !input_error_.empty()) status = absl::UnimplementedError(input_error_);
   if (!status.ok()) {
     for (const Value* v : added_ids_) ids_.erase(v);
     graph_.values.resize(values);

@@ -8,6 +8,7 @@
 
 #include <torch/csrc/jit/ir/ir.h>
 
+#include <string>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -20,7 +21,10 @@ namespace kiln::engine::segment {
 
 class SegmentImporter {
  public:
-  explicit SegmentImporter(const ShapeProfile& profile) : profile_(profile) {}
+  // `attributes_constant`: the graph never assigns module attributes, so an
+  // attribute read holds the value recorded in the profile for good.
+  SegmentImporter(const ShapeProfile& profile, bool attributes_constant)
+      : profile_(profile), attributes_constant_(attributes_constant) {}
 
   // Adds `node` to the segment. Unimplemented (with the reason) when it has
   // no lowering; the segment is then unchanged.
@@ -43,6 +47,7 @@ class SegmentImporter {
   void Alias(torch::jit::Value* out, torch::jit::Value* in);  // identity ops
   plan::Node& Emit(plan::OpKind kind, torch::jit::Node* origin);
   const TensorMeta* Meta(const torch::jit::Value* v) const;
+  bool attributes_constant() const { return attributes_constant_; }
   plan::Graph& graph() { return graph_; }
   void CountHeavy() { ++pending_heavy_; }
   // A helper node consumed whole by the node being added (the list a cat
@@ -51,6 +56,7 @@ class SegmentImporter {
 
  private:
   const ShapeProfile& profile_;
+  const bool attributes_constant_;
   plan::Graph graph_;
   std::unordered_map<const torch::jit::Value*, int> ids_;
   std::vector<torch::jit::Value*> inputs_;
@@ -59,6 +65,7 @@ class SegmentImporter {
   int heavy_nodes_ = 0;
   int pending_heavy_ = 0;
   std::vector<const torch::jit::Value*> added_ids_;  // this Add's, for rollback
+  std::string input_error_;  // set by Input() when an operand cannot be lowered
 };
 
 // Translates one node (import_ops.cc). Unimplemented when Kiln has no

@@ -14,25 +14,42 @@ bool IsCatList(Node* node) {
          node->output()->uses()[0].user->owningBlock() == node->owningBlock();
 }
 
-void Prepare(torch::jit::Graph& graph) {
+bool HasSetAttr(torch::jit::Block* block) {
+  for (Node* node : block->nodes()) {
+    if (node->kind() == c10::prim::SetAttr) return true;
+    for (torch::jit::Block* sub : node->blocks()) {
+      if (HasSetAttr(sub)) return true;
+    }
+  }
+  return false;
+}
+
+// Returns whether attribute reads were hoisted (and so may be skipped).
+bool Prepare(torch::jit::Graph& graph) {
   std::vector<Node*> nodes(graph.nodes().begin(), graph.nodes().end());
   Node* first = graph.nodes().front();
+  // Constants carry no work; at the top they can never sit inside a run.
+  // Attribute reads of submodules left by freezing are as good as constants
+  // when nothing in the graph assigns attributes.
+  const bool hoist_attributes = !HasSetAttr(graph.block());
   for (Node* node : nodes) {
-    // Constants carry no work; at the top they can never sit inside a run.
-    if (node->kind() == c10::prim::Constant && node != first) node->moveBefore(first);
+    const bool hoist = node->kind() == c10::prim::Constant ||
+                       (hoist_attributes && node->kind() == c10::prim::GetAttr);
+    if (hoist && node != first) node->moveBefore(first);
   }
   for (Node* node : nodes) {
     if (IsCatList(node)) node->moveBefore(node->output()->uses()[0].user);
   }
+  return hoist_attributes;
 }
 
 }  // namespace
 
 Partition PartitionGraph(torch::jit::Graph& graph, const ShapeProfile& profile,
                          bool require_heavy) {
-  Prepare(graph);
+  const bool attributes_hoisted = Prepare(graph);
   Partition partition;
-  auto importer = std::make_unique<SegmentImporter>(profile);
+  auto importer = std::make_unique<SegmentImporter>(profile, attributes_hoisted);
   auto close = [&]() {
     if (importer->empty()) return;
     if (importer->worthwhile() || !require_heavy) {
@@ -47,11 +64,14 @@ Partition PartitionGraph(torch::jit::Graph& graph, const ShapeProfile& profile,
             {node->kind().toQualString(), "lowerable, but its run has no compute-heavy node"});
       }
     }
-    importer = std::make_unique<SegmentImporter>(profile);
+    importer = std::make_unique<SegmentImporter>(profile, attributes_hoisted);
   };
   std::vector<Node*> nodes(graph.nodes().begin(), graph.nodes().end());
   for (Node* node : nodes) {
-    if (node->kind() == c10::prim::Constant || IsCatList(node)) continue;
+    if (node->kind() == c10::prim::Constant || IsCatList(node) ||
+        (attributes_hoisted && node->kind() == c10::prim::GetAttr)) {
+      continue;
+    }
     absl::Status status = importer->Add(node);
     if (!status.ok()) {
       close();

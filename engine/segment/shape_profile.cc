@@ -19,7 +19,15 @@ absl::StatusOr<std::vector<c10::IValue>> ProfileShapes(
   const size_t recorded_inputs = recorded.size();
   for (torch::jit::Node* node : graph->nodes()) {
     for (Value* output : node->outputs()) {
-      if (output->type()->kind() == c10::TypeKind::TensorType) recorded.push_back(output);
+      // Optional tensors too: attribute reads such as a norm's running stats.
+      const c10::TypePtr& type = output->type();
+      const bool optional_tensor =
+          type->kind() == c10::TypeKind::OptionalType &&
+          type->expectRef<c10::OptionalType>().getElementType()->kind() ==
+              c10::TypeKind::TensorType;
+      if (type->kind() == c10::TypeKind::TensorType || optional_tensor) {
+        recorded.push_back(output);
+      }
     }
   }
   // Record graph inputs straight from the stack; the rest as extra outputs.
