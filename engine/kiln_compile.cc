@@ -4,7 +4,7 @@
 // times, the accuracy check, and reference vs plan latency.
 //
 //   kiln-compile MODEL.pt --input 1x3x224x224[,1x128:i64] [--precision auto|fp32|bf16]
-//                [--runs 20] [--threads N] [--json] [--verbose]
+//                [--runs 20] [--threads N] [--json] [--verbose] [--graph]
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 #include <torch/torch.h>
@@ -37,11 +37,12 @@ struct Flags {
   int threads = 0;
   bool json = false;
   bool verbose = false;
+  bool graph = false;
 };
 
 constexpr char kUsage[] =
     "usage: kiln-compile MODEL.pt --input 1x3x224x224[,1x128:i64] "
-    "[--precision auto|fp32|bf16] [--runs N] [--threads N] [--json] [--verbose]\n";
+    "[--precision auto|fp32|bf16] [--runs N] [--threads N] [--json] [--verbose] [--graph]\n";
 
 bool ParseFlags(int argc, char** argv, Flags* flags, std::string* error) {
   for (int i = 1; i < argc; ++i) {
@@ -77,6 +78,8 @@ bool ParseFlags(int argc, char** argv, Flags* flags, std::string* error) {
       flags->json = true;
     } else if (arg == "--verbose") {
       flags->verbose = true;
+    } else if (arg == "--graph") {
+      flags->graph = true;
     } else if (arg == "--help" || arg == "-h") {
       *error = "";
       return false;
@@ -193,8 +196,8 @@ int Main(int argc, char** argv) {
   if (key_plan.graph) {
     const segment::PlanReport& report = key_plan.graph->report();
     out << absl::StrFormat(
-        "stages: profile %.1f ms (%d sizes specialized), partition %.1f ms, compile %.1f ms\n",
-        report.profile_ms, report.specialized_sizes, report.partition_ms, report.compile_ms);
+        "stages: profile %.1f ms (%d run(s), %d sizes specialized), partition %.1f ms, compile %.1f ms\n",
+        report.profile_ms, report.profiles, report.specialized_sizes, report.partition_ms, report.compile_ms);
     std::map<std::string, int> left;
     for (const segment::LeftNode& n : report.left) ++left[absl::StrCat(n.kind, ": ", n.reason)];
     left_count = static_cast<int>(report.left.size());
@@ -222,6 +225,7 @@ int Main(int argc, char** argv) {
       }
     }
   }
+  if (flags.graph && key_plan.graph) out << "plan graph:\n" << key_plan.graph->graph() << "\n";
   out << "accuracy (plan vs reference on this input): " << key_plan.final_check.Summary() << "\n";
 
   // Latency: the frozen module run by LibTorch (the reference) vs the plan.

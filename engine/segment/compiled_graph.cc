@@ -45,6 +45,16 @@ AccuracyReport CheckSegment(const SegmentRunner& runner, const SegmentSpec& spec
   return CompareOutputs(reference, plan, names, tolerance);
 }
 
+// Whether every top-level tensor the graph computes has a recorded shape.
+bool ProfileCovers(const torch::jit::Graph& graph, const ShapeProfile& profile) {
+  for (const torch::jit::Node* node : graph.nodes()) {
+    for (const torch::jit::Value* v : node->outputs()) {
+      if (v->type()->kind() == c10::TypeKind::TensorType && profile.count(v) == 0) return false;
+    }
+  }
+  return true;
+}
+
 int CountFusions(const plan::Graph& before, const plan::Graph& after) {
   return static_cast<int>(before.nodes.size() - after.nodes.size());
 }
@@ -81,9 +91,22 @@ absl::StatusOr<std::unique_ptr<CompiledGraph>> CompiledGraph::Build(
   ShapeProfile profile;
   auto outputs = ProfileShapes(g, stack, &profile);
   if (!outputs.ok()) return outputs.status();
-  // Specialization replaces only size queries (and what folds away with
-  // them); tensor-producing nodes keep their values, so the profile holds.
-  report.specialized_sizes = SpecializeShapes(g, profile);
+  // Specialization replaces size queries and folds what depends on them;
+  // tensor-producing nodes keep their values, except those it moves out of
+  // folded branches or peeled loops: then the profile is recorded again.
+  // Folding one size query can expose the next (a branch on x.dim()
+  // guarding another), so a few rounds.
+  for (int round = 0; round < 4; ++round) {
+    const int specialized = SpecializeShapes(g, profile);
+    if (specialized == 0) break;
+    report.specialized_sizes += specialized;
+    if (!ProfileCovers(*g, profile)) {
+      profile.clear();
+      outputs = ProfileShapes(g, stack, &profile);
+      if (!outputs.ok()) return outputs.status();
+      ++report.profiles;
+    }
+  }
   *reference_outputs = *outputs;
   report.profile_ms = MsSince(start);
 

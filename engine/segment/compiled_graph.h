@@ -38,6 +38,7 @@ struct SegmentSummary {
 
 struct PlanReport {
   int specialized_sizes = 0;
+  int profiles = 1;  // reference runs recorded (more when specialization reshaped the graph)
   double profile_ms = 0, partition_ms = 0, compile_ms = 0, total_ms = 0;
   std::vector<SegmentSummary> segments;
   std::vector<LeftNode> left;  // nodes outside every compiled segment

@@ -43,6 +43,32 @@ bool Prepare(torch::jit::Graph& graph) {
   return hoist_attributes;
 }
 
+bool HoldsTensors(const c10::TypePtr& type) {
+  if (type->kind() == c10::TypeKind::TensorType) return true;
+  for (const c10::TypePtr& contained : type->containedTypes()) {
+    if (HoldsTensors(contained)) return true;
+  }
+  return false;
+}
+
+// Whether `node` (sub-blocks included) touches no tensor at all: shape and
+// list arithmetic that a segment can never depend on, so it may move above a
+// run instead of splitting it.
+bool TensorFree(Node* node) {
+  for (const torch::jit::Value* v : node->inputs()) {
+    if (HoldsTensors(v->type())) return false;
+  }
+  for (const torch::jit::Value* v : node->outputs()) {
+    if (HoldsTensors(v->type())) return false;
+  }
+  for (torch::jit::Block* block : node->blocks()) {
+    for (Node* inner : block->nodes()) {
+      if (!TensorFree(inner)) return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 Partition PartitionGraph(torch::jit::Graph& graph, const ShapeProfile& profile,
@@ -73,6 +99,10 @@ Partition PartitionGraph(torch::jit::Graph& graph, const ShapeProfile& profile,
       continue;
     }
     absl::Status status = importer->Add(node);
+    if (!status.ok() && !importer->empty() && TensorFree(node)) {
+      node->moveBefore(importer->nodes().front());
+      continue;
+    }
     if (!status.ok()) {
       close();
       partition.left.push_back({node->kind().toQualString(), std::string(status.message())});

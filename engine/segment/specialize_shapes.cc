@@ -2,6 +2,7 @@
 
 #include <torch/csrc/jit/passes/constant_propagation.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
+#include <torch/csrc/jit/passes/loop_unrolling.h>
 
 #include <set>
 #include <unordered_set>
@@ -77,11 +78,26 @@ int SpecializeShapes(const std::shared_ptr<torch::jit::Graph>& graph,
     node->destroy();
     ++replaced;
   }
-  if (replaced > 0) {
-    std::shared_ptr<torch::jit::Graph> mutable_graph = graph;
-    torch::jit::ConstantPropagation(mutable_graph);
-    torch::jit::EliminateDeadCode(mutable_graph);
+  std::shared_ptr<torch::jit::Graph> mutable_graph = graph;
+  if (replaced > 0) torch::jit::ConstantPropagation(mutable_graph);
+  // Shape arithmetic in TorchScript (interpolate's output size, ...) runs
+  // in short loops over the spatial dims; with the sizes constant their
+  // trip counts are too. Peeling every iteration lets constant propagation
+  // fold them, so they no longer split segments.
+  std::vector<Node*> loops;
+  for (Node* node : graph->nodes()) {
+    if (node->kind() != c10::prim::Loop) continue;
+    auto trips = torch::jit::toIValue(node->input(0));
+    if (trips && trips->isInt() && trips->toInt() > 0 && trips->toInt() <= 8) {
+      loops.push_back(node);
+    }
   }
+  for (Node* loop : loops) {
+    torch::jit::PeelLoop(loop, static_cast<size_t>(torch::jit::toIValue(loop->input(0))->toInt()));
+  }
+  if (!loops.empty()) torch::jit::ConstantPropagation(mutable_graph);
+  if (replaced > 0 || !loops.empty()) torch::jit::EliminateDeadCode(mutable_graph);
+  replaced += static_cast<int>(loops.size());
   return replaced;
 }
 

@@ -14,8 +14,8 @@
 
 namespace kiln::engine::segment {
 
-// Returns the number of size queries replaced by constants (0 when the
-// graph has value-dependent shapes). Runs constant propagation and dead
+// Returns the number of size queries replaced by constants plus loops
+// peeled (0: nothing changed). Runs constant propagation and dead
 // code elimination after replacing.
 int SpecializeShapes(const std::shared_ptr<torch::jit::Graph>& graph,
                      const ShapeProfile& profile);
