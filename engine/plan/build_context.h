@@ -145,6 +145,7 @@ absl::Status LowerResample(BuildContext& ctx, const Node& node);
 absl::Status LowerReshape(BuildContext& ctx, const Node& node);
 absl::Status LowerPermute(BuildContext& ctx, const Node& node);
 absl::Status LowerConcat(BuildContext& ctx, const Node& node);
+absl::Status LowerSlice(BuildContext& ctx, const Node& node);
 absl::Status LowerPixelShuffle(BuildContext& ctx, const Node& node);
 absl::Status LowerChannelShuffle(BuildContext& ctx, const Node& node);
 

@@ -47,6 +47,7 @@ absl::Status LowerNode(BuildContext& ctx, const Node& node) {
     case OpKind::kPixelShuffle: return internal::LowerPixelShuffle(ctx, node);
     case OpKind::kChannelShuffle: return internal::LowerChannelShuffle(ctx, node);
     case OpKind::kInstanceNorm: return internal::LowerInstanceNorm(ctx, node);
+    case OpKind::kSlice: return internal::LowerSlice(ctx, node);
     case OpKind::kReduceMean: break;
   }
   return absl::UnimplementedError(absl::StrCat("no lowering for ", OpKindName(node.kind)));

@@ -173,8 +173,46 @@ int FoldBatchNormIntoConv(Graph& graph) {
   return folded;
 }
 
+int RecognizeChannelShuffle(Graph& graph) {
+  int recognized = 0;
+  std::vector<bool> removed(graph.nodes.size(), false);
+  std::vector<int> producer = Producers(graph);
+  const auto users = graph.Users();
+  for (size_t n = 0; n < graph.nodes.size(); ++n) {
+    Node& merge = graph.nodes[n];  // view(N, C, ...)
+    if (merge.kind != OpKind::kReshape) continue;
+    const int t = SoleProducer(graph, producer, users, merge.inputs[0]);
+    if (t < 0 || removed[t] || graph.nodes[t].kind != OpKind::kPermute) continue;
+    const int s = SoleProducer(graph, producer, users, graph.nodes[t].inputs[0]);
+    if (s < 0 || removed[s] || graph.nodes[s].kind != OpKind::kReshape) continue;
+    const Dims& in = graph.values[graph.nodes[s].inputs[0]].dims;
+    const Dims& split = graph.values[graph.nodes[s].output].dims;
+    const Dims& out = graph.values[merge.output].dims;
+    const std::vector<int>& perm = graph.nodes[t].permutation;
+    if (in.size() < 3 || in != out || split.size() != in.size() + 1) continue;
+    if (split[0] != in[0] || split[1] * split[2] != in[1]) continue;
+    bool rest_equal = true;
+    for (size_t i = 2; i < in.size(); ++i) rest_equal &= split[i + 1] == in[i];
+    std::vector<int> swap12(split.size());
+    for (size_t i = 0; i < swap12.size(); ++i) swap12[i] = static_cast<int>(i);
+    std::swap(swap12[1], swap12[2]);
+    if (!rest_equal || perm != swap12) continue;
+    Node shuffle;
+    shuffle.kind = OpKind::kChannelShuffle;
+    shuffle.inputs = {graph.nodes[s].inputs[0]};
+    shuffle.output = merge.output;
+    shuffle.factor = split[1];
+    shuffle.origin = graph.nodes[s].origin + " + " + graph.nodes[t].origin + " + " + merge.origin;
+    removed[s] = removed[t] = true;
+    merge = shuffle;
+    ++recognized;
+  }
+  if (recognized > 0) RemoveNodes(graph, removed);
+  return recognized;
+}
+
 int RunFusionPasses(Graph& graph) {
-  int total = FoldBatchNormIntoConv(graph);
+  int total = FoldBatchNormIntoConv(graph) + RecognizeChannelShuffle(graph);
   for (;;) {
     const int fused = FuseActivations(graph) + FuseBinaryIntoProducer(graph);
     if (fused == 0) return total;

@@ -26,6 +26,12 @@ int FuseBinaryIntoProducer(Graph& graph);
 // statistics.) Returns the folds made.
 int FoldBatchNormIntoConv(Graph& graph);
 
+// view(N, g, C/g, ...) -> transpose(1, 2) -> view(N, C, ...), how models
+// written before aten::channel_shuffle spell it (ShuffleNet) -> one channel
+// shuffle, which runs in any layout instead of three plain-layout copies.
+// Returns the shuffles recognized.
+int RecognizeChannelShuffle(Graph& graph);
+
 // The fusion passes in order, to a fixed point; returns total fusions.
 // Order: batch-norm folding, then activations (conv+relu), then residual sums (conv+relu+add),
 // then activations again (the relu after the residual add).

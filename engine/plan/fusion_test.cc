@@ -227,3 +227,44 @@ TEST(FoldBatchNormIntoConv, DoesNotFireWhenTheConvResultIsAlsoAnOutput) {
 
 }  // namespace
 }  // namespace kiln::engine::plan
+
+namespace kiln::engine::plan {
+namespace {
+
+Graph ShuffleByView(std::vector<int> permutation) {
+  Graph g;
+  const int x = g.AddValue({1, 6, 3, 5}, "x");
+  g.inputs = {x};
+  Node split;
+  split.kind = OpKind::kReshape;
+  split.inputs = {x};
+  split.output = g.AddValue({1, 2, 3, 3, 5});
+  Node swap;
+  swap.kind = OpKind::kPermute;
+  swap.inputs = {split.output};
+  swap.permutation = std::move(permutation);
+  swap.output = g.AddValue({1, 3, 2, 3, 5});
+  Node merge;
+  merge.kind = OpKind::kReshape;
+  merge.inputs = {swap.output};
+  merge.output = g.AddValue({1, 6, 3, 5});
+  g.nodes = {split, swap, merge};
+  g.outputs = {merge.output};
+  return g;
+}
+
+TEST(RecognizeChannelShuffle, ViewTransposeViewBecomesOneShuffle) {
+  Graph g = ShuffleByView({0, 2, 1, 3, 4});
+  EXPECT_EQ(RecognizeChannelShuffle(g), 1);
+  EXPECT_EQ(g.ToString(), "inputs(%0)\n%3[1x6x3x5] = channel_shuffle(%0)\noutputs(%3)\n");
+  EXPECT_EQ(g.nodes[0].factor, 2);
+}
+
+TEST(RecognizeChannelShuffle, OtherPermutationsAreLeftAlone) {
+  Graph g = ShuffleByView({0, 1, 2, 4, 3});
+  EXPECT_EQ(RecognizeChannelShuffle(g), 0);
+  EXPECT_EQ(g.nodes.size(), 3u);
+}
+
+}  // namespace
+}  // namespace kiln::engine::plan

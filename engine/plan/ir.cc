@@ -41,6 +41,7 @@ const char* OpKindName(OpKind kind) {
     case OpKind::kChannelShuffle: return "channel_shuffle";
     case OpKind::kReduceMean: return "mean";
     case OpKind::kInstanceNorm: return "instance_norm";
+    case OpKind::kSlice: return "slice";
   }
   return "?";
 }

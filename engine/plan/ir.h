@@ -46,6 +46,7 @@ enum class OpKind {
   kChannelShuffle,
   kReduceMean,    // mean over trailing spatial dims
   kInstanceNorm,  // per-sample, per-channel normalization (+ affine)
+  kSlice,         // a contiguous range along one axis (chunk, split)
 };
 const char* OpKindName(OpKind kind);
 
@@ -122,7 +123,8 @@ struct Node {
   PoolAttrs pool;           // kPool
   ResampleAttrs resample;   // kResample
   std::vector<int> permutation;  // kPermute: output dim i = input dim permutation[i]
-  int axis = 0;             // kConcat, kSoftmax
+  int axis = 0;             // kConcat, kSoftmax, kSlice
+  int64_t start = 0;        // kSlice: first index along axis
   bool log_softmax = false; // kSoftmax
   int64_t factor = 0;       // kPixelShuffle (upscale), kChannelShuffle (groups)
   float epsilon = 0;        // kBatchNorm, kInstanceNorm

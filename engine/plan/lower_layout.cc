@@ -1,6 +1,8 @@
 // Lowerings that only move data: reshape (a view of a plain tensor, no
 // copy), permute, concat, pixel shuffle and channel shuffle (one strided
 // reorder each).
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engine/plan/build_context.h"
@@ -66,19 +68,52 @@ absl::Status LowerPixelShuffle(BuildContext& ctx, const Node& node) {
 }
 
 absl::Status LowerChannelShuffle(BuildContext& ctx, const Node& node) {
-  // (N, g*k, H, W) -> channels (k, g) order: read as (N, k, g, H, W).
-  const Dims& in = ctx.graph().values[node.inputs[0]].dims;
-  const int64_t g = node.factor, n = in[0], k = in[1] / g;
-  int64_t spatial = 1;
-  for (size_t i = 2; i < in.size(); ++i) spatial *= in[i];
-  Dims view_dims = {n, k, g};
-  memory::dims view_strides = {in[1] * spatial, spatial, k * spatial};
-  const memory::dims in_strides = PlainStrides(in);
-  for (size_t i = 2; i < in.size(); ++i) {
-    view_dims.push_back(in[i]);
-    view_strides.push_back(in_strides[i]);
+  // oneDNN's shuffle works in whatever layout the input has (nhwc or
+  // blocked), so the shuffle between two convolutions costs no reorders.
+  const int src = ctx.ValueSlot(node.inputs[0]);
+  const memory::desc md = ctx.slot(src).md;
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  // oneDNN's group_size is the size of each group (C / groups), PyTorch's
+  // argument the number of groups.
+  const int64_t channels = ctx.graph().values[node.inputs[0]].dims[1];
+  dnnl::shuffle_forward::desc desc(dnnl::prop_kind::forward_inference, md, 1,
+                                   channels / node.factor);
+  dnnl::shuffle_forward::primitive_desc pd(desc, ctx.engine(), attr);
+  const int dst = ctx.NewArenaSlot(md);
+  ctx.NoteScratchpad(pd.scratchpad_desc());
+  ctx.AddStep(dnnl::shuffle_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}},
+              absl::StrCat("channel_shuffle ", node.factor, " ", LayoutName(md)));
+  ctx.SetValueSlot(node.output, dst);
+  return absl::OkStatus();
+}
+
+absl::Status LowerSlice(BuildContext& ctx, const Node& node) {
+  int src = ctx.ValueSlot(node.inputs[0]);
+  memory::desc md = ctx.slot(src).md;
+  if (md.data.format_desc.blocking.inner_nblks > 0) {  // blocked: slice a plain copy
+    src = ctx.PlainSlot(node.inputs[0], md.data_type());
+    md = ctx.slot(src).md;
   }
-  return StridedCopy(ctx, node, view_dims, view_strides, absl::StrCat("channel_shuffle ", g));
+  const Dims& out = ctx.graph().values[node.output].dims;
+  memory::dims offsets(out.size(), 0);
+  offsets[node.axis] = node.start;
+  const int view = ctx.AliasSlot(src, md.submemory_desc(ToDnnl(out), offsets));
+  // The slice keeps the source's dim order (nhwc stays nhwc), densely.
+  const auto& strides = md.data.format_desc.blocking.strides;
+  std::vector<int> order(out.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return strides[a] > strides[b]; });
+  memory::dims dense(out.size());
+  int64_t step = 1;
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    dense[*it] = step;
+    step *= out[*it];
+  }
+  const int dst = ctx.NewArenaSlot(memory::desc(ToDnnl(out), md.data_type(), dense));
+  ctx.Reorder(view, dst, absl::StrCat("slice axis ", node.axis, " from ", node.start));
+  ctx.SetValueSlot(node.output, dst);
+  return absl::OkStatus();
 }
 
 absl::Status LowerConcat(BuildContext& ctx, const Node& node) {

@@ -343,7 +343,41 @@ absl::Status ImportNode(SegmentImporter& im, Node* node) {
 
 namespace {
 
+// chunk / split / split_with_sizes read by one ListUnpack: one slice per piece.
+absl::Status ImportSplit(SegmentImporter& im, Node* node, const std::string& kind) {
+  int64_t axis = 0;
+  const int dim_index = 2;  // chunk(x, chunks, dim), split(x, size(s), dim)
+  if (node->output()->uses().size() != 1 ||
+      node->output()->uses()[0].user->kind() != c10::prim::ListUnpack ||
+      !ConstInt(node->input(dim_index), &axis)) {
+    return Refuse("split whose pieces are not unpacked right away");
+  }
+  Node* unpack = node->output()->uses()[0].user;
+  if (unpack->owningBlock() != node->owningBlock()) return Refuse("unpacked in another block");
+  const int rank = Rank(im, node->input(0));
+  if (rank < 1) return Refuse("rank");
+  axis = axis < 0 ? axis + rank : axis;
+  for (Value* piece : unpack->outputs()) {
+    if (im.Meta(piece) == nullptr) return Refuse("piece without a recorded shape");
+  }
+  const int src = im.Input(node->input(0));
+  int64_t start = 0;
+  for (Value* piece : unpack->outputs()) {
+    plan::Node& n = im.Emit(OpKind::kSlice, node);
+    n.inputs = {src};
+    n.axis = static_cast<int>(axis);
+    n.start = start;
+    n.output = im.Output(piece);
+    start += im.Meta(piece)->dims[axis];
+  }
+  im.Absorb(unpack, /*after_node=*/true);
+  return absl::OkStatus();
+}
+
 absl::Status ImportFunctional(SegmentImporter& im, Node* node, const std::string& kind) {
+  if (kind == "aten::chunk" || kind == "aten::split" || kind == "aten::split_with_sizes") {
+    return ImportSplit(im, node, kind);
+  }
   if (node->outputs().size() != 1 || !IsTensor(node->output())) {
     return Refuse("does not produce a single tensor");
   }

@@ -69,6 +69,7 @@ absl::Status SegmentImporter::Add(Node* node) {
     }
   }
   input_error_.clear();
+  absorbed_after_.clear();
   absl::Status status = ImportNode(*this, node);
   if (status.ok() && !input_error_.empty()) status = absl::UnimplementedError(input_error_);
   if (!status.ok()) {
@@ -84,10 +85,18 @@ absl::Status SegmentImporter::Add(Node* node) {
   heavy_nodes_ += pending_heavy_;
   nodes_.push_back(node);
   node_set_.insert(node);
+  for (Node* helper : absorbed_after_) {
+    nodes_.push_back(helper);
+    node_set_.insert(helper);
+  }
   return absl::OkStatus();
 }
 
-void SegmentImporter::Absorb(Node* helper) {
+void SegmentImporter::Absorb(Node* helper, bool after_node) {
+  if (after_node) {
+    absorbed_after_.push_back(helper);
+    return;
+  }
   nodes_.push_back(helper);
   node_set_.insert(helper);
 }

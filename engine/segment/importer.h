@@ -31,6 +31,7 @@ class SegmentImporter {
   absl::Status Add(torch::jit::Node* node);
 
   bool empty() const { return nodes_.empty(); }
+  bool Contains(const torch::jit::Node* node) const { return node_set_.count(node) > 0; }
   // Whether the segment holds work worth leaving TorchScript for (a
   // convolution, matmul, pooling...), not just reshapes and activations.
   bool worthwhile() const { return heavy_nodes_ > 0; }
@@ -50,9 +51,10 @@ class SegmentImporter {
   bool attributes_constant() const { return attributes_constant_; }
   plan::Graph& graph() { return graph_; }
   void CountHeavy() { ++pending_heavy_; }
-  // A helper node consumed whole by the node being added (the list a cat
-  // reads); it leaves the graph with the segment.
-  void Absorb(torch::jit::Node* helper);
+  // A helper node consumed whole by the node being added: the list a cat
+  // reads (before it), or the unpack of a split's pieces (after it). It
+  // leaves the graph with the segment.
+  void Absorb(torch::jit::Node* helper, bool after_node = false);
 
  private:
   const ShapeProfile& profile_;
@@ -65,6 +67,7 @@ class SegmentImporter {
   int heavy_nodes_ = 0;
   int pending_heavy_ = 0;
   std::vector<const torch::jit::Value*> added_ids_;  // this Add's, for rollback
+  std::vector<torch::jit::Node*> absorbed_after_;  // this Add's
   std::string input_error_;  // set by Input() when an operand cannot be lowered
 };
 

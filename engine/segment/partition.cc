@@ -94,6 +94,7 @@ Partition PartitionGraph(torch::jit::Graph& graph, const ShapeProfile& profile,
   };
   std::vector<Node*> nodes(graph.nodes().begin(), graph.nodes().end());
   for (Node* node : nodes) {
+    if (importer->Contains(node)) continue;  // absorbed by an earlier node (a split's unpack)
     if (node->kind() == c10::prim::Constant || IsCatList(node) ||
         (attributes_hoisted && node->kind() == c10::prim::GetAttr)) {
       continue;
