@@ -1,8 +1,11 @@
 #include "engine/compiler.h"
 
+#include <algorithm>
 #include <chrono>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "engine/torch_tensor.h"
 
 namespace kiln::engine {
@@ -37,6 +40,29 @@ AccuracyReport Compare(const std::vector<c10::IValue>& reference,
   return CompareOutputs(a, b, names, tolerance);
 }
 
+double MsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+// Best of three runs of the plan and of the graph it was built from.
+std::pair<double, double> BestOfThree(const std::shared_ptr<torch::jit::Graph>& graph,
+                                      const segment::CompiledGraph& plan,
+                                      const std::vector<c10::IValue>& stack) {
+  torch::jit::Code reference(graph, "kiln_reference");
+  double plan_ms = 1e300, reference_ms = 1e300;
+  for (int i = 0; i < 3; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    plan.Run(stack);
+    plan_ms = std::min(plan_ms, MsSince(start));
+    std::vector<c10::IValue> copy = stack;
+    start = std::chrono::steady_clock::now();
+    torch::jit::InterpreterState(reference).run(copy);
+    reference_ms = std::min(reference_ms, MsSince(start));
+  }
+  return {plan_ms, reference_ms};
+}
+
 }  // namespace
 
 std::vector<at::Tensor> FlattenTensors(const std::vector<c10::IValue>& values) {
@@ -63,6 +89,7 @@ absl::StatusOr<std::shared_ptr<KeyPlan>> BuildKeyPlan(
   const auto start = std::chrono::steady_clock::now();
   auto key_plan = std::make_shared<KeyPlan>();
   for (plan::PlanPrecision precision : PrecisionAttempts(options.precision)) {
+    double plan_run_ms = 0;
     segment::CompileOptions compile;
     compile.precision = precision;
     compile.ir_hook = options.ir_hook;
@@ -80,12 +107,18 @@ absl::StatusOr<std::shared_ptr<KeyPlan>> BuildKeyPlan(
         precision == plan::PlanPrecision::kBf16 ? Precision::kBf16 : Precision::kFp32);
     if (options.accuracy_check) {
       std::vector<c10::IValue> plan_outputs;
+      const auto run_start = std::chrono::steady_clock::now();
       try {
         plan_outputs = (*compiled)->Run(stack);
+        plan_run_ms = MsSince(run_start);
       } catch (const c10::Error& e) {
         key_plan->attempts.push_back(absl::StrCat(plan::PlanPrecisionName(precision),
                                                   ": plan failed to run: ",
                                                   e.what_without_backtrace()));
+        continue;
+      } catch (const std::exception& e) {
+        key_plan->attempts.push_back(absl::StrCat(plan::PlanPrecisionName(precision),
+                                                  ": plan failed to run: ", e.what()));
         continue;
       }
       key_plan->final_check = Compare(reference, plan_outputs, tolerance);
@@ -96,6 +129,21 @@ absl::StatusOr<std::shared_ptr<KeyPlan>> BuildKeyPlan(
       }
     } else {
       key_plan->final_check.passed = true;
+    }
+    // A plan must also be faster than TorchScript on this shape (tiny or
+    // unusual graphs can lose to the interpreter). Small models are measured,
+    // best of three each; for large ones (a reference run of 200 ms or more,
+    // estimated from profiling) one run each decides the clear cases.
+    const double reference_estimate_ms = report.profile_ms / std::max(1, report.profiles);
+    if (options.speed_check && plan_run_ms > 0 &&
+        (reference_estimate_ms < 200 || plan_run_ms > 0.8 * reference_estimate_ms)) {
+      const auto [plan_ms, reference_ms] = BestOfThree(graph, **compiled, stack);
+      if (plan_ms >= reference_ms) {
+        key_plan->attempts.push_back(absl::StrFormat(
+            "%s: slower than TorchScript on this shape (%.3f ms vs %.3f ms); not kept",
+            report.precision(), plan_ms, reference_ms));
+        continue;  // fp32 may take other, faster implementations
+      }
     }
     key_plan->attempts.push_back(absl::StrCat(report.precision(), ": ",
                                               key_plan->final_check.Summary()));

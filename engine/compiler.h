@@ -12,6 +12,7 @@
 
 #include <torch/csrc/jit/ir/ir.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,6 +28,8 @@ namespace kiln::engine {
 struct CompilerOptions {
   PrecisionPolicy precision = PrecisionPolicy::kAuto;
   bool accuracy_check = true;  // false: trust plans without the final check
+  // Keep a plan only when it is faster than TorchScript on its shape.
+  bool speed_check = true;
   // For tests: corrupts each segment's IR before it is compiled.
   std::function<void(plan::Graph&, plan::PlanPrecision)> ir_hook;
 };
@@ -40,6 +43,9 @@ struct KeyPlan : CachedPlan {
   std::vector<std::string> attempts;    // one line per attempt, for logs
   double build_ms = 0;
   std::vector<c10::IValue> reference_outputs;  // on the triggering input
+  // Set when the plan failed at run time on a later request (a shape the
+  // build could not foresee): the signature runs the reference from then on.
+  mutable std::atomic<bool> failed_at_run_time{false};
 };
 
 // The precisions to try, in order, for a policy on this CPU.

@@ -8,6 +8,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "engine/op_libraries.h"
 
 namespace kiln::engine {
 
@@ -22,6 +23,7 @@ absl::StatusOr<LoadedModule> LoadTorchScript(const std::string& path, int optimi
     return absl::NotFoundError(absl::StrCat("model file ", path, " not found"));
   }
   LoadedModule loaded;
+  LoadOperatorLibraries();  // before the first load: models may call their operators
   try {
     loaded.module = torch::jit::load(path, c10::kCPU);
   } catch (const c10::Error& e) {

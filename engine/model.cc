@@ -103,6 +103,13 @@ absl::StatusOr<InputBinding> BindInputs(const std::vector<Argument>& args,
   return binding;
 }
 
+// TorchScript's interpreter errors end with the error itself.
+std::string LastLine(const std::string& text) {
+  std::string trimmed(absl::StripTrailingAsciiWhitespace(text));
+  const size_t start = trimmed.rfind('\n');
+  return start == std::string::npos ? trimmed : trimmed.substr(start + 1);
+}
+
 void UseIntraOpThreads(int threads) {
   // at::set_num_threads acts on the calling thread's OpenMP setting, so each
   // executing thread sets it once.
@@ -254,8 +261,24 @@ class TorchModel final : public Model {
     if (built_here && plan.reference_outputs.size() == 1) {
       // The build already ran the reference on exactly this input.
       result = plan.reference_outputs[0];
-    } else if (plan.graph) {
-      result = plan.graph->Run(std::move(stack)).at(0);
+    } else if (plan.graph && !plan.failed_at_run_time.load(std::memory_order_relaxed)) {
+      try {
+        result = plan.graph->Run(stack).at(0);
+      } catch (const std::exception& e) {
+        // The reference still serves this request (and the signature from
+        // now on); the plan's failure is the engine's, not the client's.
+        if (!plan.failed_at_run_time.exchange(true) && options_.log) {
+          options_.log(absl::StrCat(options_.label, ": the plan for ", signature.ToString(),
+                                    " failed at run time; running the TorchScript reference "
+                                    "for it from now on: ", LastLine(e.what())));
+        }
+        {
+          absl::MutexLock lock(&stats_mutex_);
+          ++engine_stats_.reference_fallbacks;
+        }
+        stack.erase(stack.begin());
+        result = module_.forward(std::move(stack));
+      }
     } else {
       stack.erase(stack.begin());
       result = module_.forward(std::move(stack));

@@ -33,6 +33,15 @@ std::string PostOpText(const Node& node) {
   return text;
 }
 
+// Dense with the channel dim innermost (nhwc and friends).
+bool IsChannelsLast(const memory::desc& md) {
+  const dnnl_memory_desc_t& d = md.data;
+  if (d.format_kind != dnnl_blocked || d.format_desc.blocking.inner_nblks != 0 || d.ndims < 3) {
+    return false;
+  }
+  return d.format_desc.blocking.strides[1] == 1;
+}
+
 bool HasSum(const Node& node, int* operand) {
   for (const PostOp& p : node.post_ops) {
     if (p.kind == PostOp::Kind::kSum) {
@@ -136,12 +145,30 @@ absl::Status LowerConv(BuildContext& ctx, const Node& node) {
   const memory::desc bias_md = node.conv.has_bias
                                    ? memory::desc({dst_dims[1]}, dt::f32, tag::a)
                                    : memory::desc();
-  dnnl::convolution_forward::desc desc(
-      dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-      AnyDesc(src_dims, type), AnyWeightDesc(user_weights, type), bias_md,
-      AnyDesc(dst_dims, type), ToDnnl(node.conv.strides), MinusOne(node.conv.dilation),
-      ToDnnl(node.conv.padding_l), ToDnnl(node.conv.padding_r));
-  dnnl::convolution_forward::primitive_desc pd(desc, attr, ctx.engine());
+  auto make_pd = [&](const memory::desc& src_md, const memory::desc& dst_md) {
+    dnnl::convolution_forward::desc desc(
+        dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md,
+        AnyWeightDesc(user_weights, type), bias_md, dst_md, ToDnnl(node.conv.strides),
+        MinusOne(node.conv.dilation), ToDnnl(node.conv.padding_l), ToDnnl(node.conv.padding_r));
+    return dnnl::convolution_forward::primitive_desc(desc, attr, ctx.engine());
+  };
+  // Keep the channels-last layout the previous convolution chose when an
+  // optimized implementation takes it: left to "any", grouped convolutions
+  // pick their own blocking and cost two reorders each.
+  const memory::desc& input_md = ctx.slot(ctx.ValueSlot(node.inputs[0])).md;
+  if (IsChannelsLast(input_md) && src_dims.size() == 4) {
+    try {
+      auto pd = make_pd(memory::desc(ToDnnl(src_dims), type, tag::acdb),
+                        memory::desc(ToDnnl(dst_dims), type, tag::acdb));
+      if (std::string(pd.impl_info_str()).find("ref") == std::string::npos) {
+        return FinishConvLike<dnnl::convolution_forward>(ctx, node, pd, user_weights,
+                                                         std::move(extra), "conv");
+      }
+    } catch (const dnnl::error&) {
+      // no implementation for that layout: let oneDNN choose
+    }
+  }
+  auto pd = make_pd(AnyDesc(src_dims, type), AnyDesc(dst_dims, type));
   return FinishConvLike<dnnl::convolution_forward>(ctx, node, pd, user_weights, std::move(extra), "conv");
 }
 

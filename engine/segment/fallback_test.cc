@@ -41,6 +41,7 @@ TEST(AccuracyFallback, WrongFp32LoweringLeavesTheSegmentToTorchScript) {
   FrozenModel model = Model();
   const std::vector<at::Tensor> inputs = {torch::randn({1, 3, 10, 10})};
   CompilerOptions options;
+  options.speed_check = false;  // these tests are about accuracy; tiny plans may lose on speed
   options.precision = PrecisionPolicy::kFp32;
   options.ir_hook = [](plan::Graph& g, plan::PlanPrecision) { BreakActivations(g); };
   auto plan = BuildKeyPlan(model.graph, model.Stack(inputs), options);
@@ -72,6 +73,7 @@ TEST(AccuracyFallback, WrongBf16LoweringIsRebuiltInFp32) {
   FrozenModel model = Model();
   const std::vector<at::Tensor> inputs = {torch::randn({1, 3, 10, 10})};
   CompilerOptions options;
+  options.speed_check = false;  // these tests are about accuracy; tiny plans may lose on speed
   options.precision = PrecisionPolicy::kBf16;
   options.ir_hook = [](plan::Graph& g, plan::PlanPrecision precision) {
     if (precision == plan::PlanPrecision::kBf16) BreakActivations(g);
@@ -94,6 +96,7 @@ TEST(AccuracyFallback, CorrectPlanIsKeptAtTheRequestedPrecision) {
   FrozenModel model = Model();
   const std::vector<at::Tensor> inputs = {torch::randn({1, 3, 10, 10})};
   CompilerOptions options;
+  options.speed_check = false;  // these tests are about accuracy; tiny plans may lose on speed
   options.precision = PrecisionPolicy::kBf16;
   auto plan = BuildKeyPlan(model.graph, model.Stack(inputs), options);
   ASSERT_TRUE(plan.ok()) << plan.status();

@@ -1,6 +1,9 @@
 #include "engine/segment/partition.h"
 
+#include <unordered_set>
+
 #include "engine/segment/importer.h"
+#include "engine/segment/specialize_shapes.h"
 
 namespace kiln::engine::segment {
 
@@ -92,9 +95,22 @@ Partition PartitionGraph(torch::jit::Graph& graph, const ShapeProfile& profile,
     }
     importer = std::make_unique<SegmentImporter>(profile, attributes_hoisted);
   };
+  const std::unordered_set<const torch::jit::Value*> value_dependent = ValueDependentValues(graph);
   std::vector<Node*> nodes(graph.nodes().begin(), graph.nodes().end());
   for (Node* node : nodes) {
-    if (importer->Contains(node)) continue;  // absorbed by an earlier node (a split's unpack)
+    if (importer->Contains(node)) continue;
+    bool reads_value_dependent = false;
+    for (const torch::jit::Value* in : node->inputs()) {
+      reads_value_dependent |= HoldsTensors(in->type()) && value_dependent.count(in) > 0;
+    }
+    if (reads_value_dependent && node->kind() != c10::prim::Constant) {
+      if (!TensorFree(node)) {
+        close();
+        partition.left.push_back({node->kind().toQualString(),
+                                  "its input's shape depends on input values"});
+        continue;
+      }
+    }  // absorbed by an earlier node (a split's unpack)
     if (node->kind() == c10::prim::Constant || IsCatList(node) ||
         (attributes_hoisted && node->kind() == c10::prim::GetAttr)) {
       continue;

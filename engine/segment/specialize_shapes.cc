@@ -37,6 +37,19 @@ bool HasValueDependentShapes(torch::jit::Block* block) {
   return false;
 }
 
+std::unordered_set<const torch::jit::Value*> ValueDependentValues(torch::jit::Graph& graph) {
+  std::unordered_set<const torch::jit::Value*> tainted;
+  for (Node* node : graph.nodes()) {
+    bool taint = IsValueDependent(node->kind().toQualString());
+    for (torch::jit::Block* sub : node->blocks()) taint |= HasValueDependentShapes(sub);
+    for (const torch::jit::Value* in : node->inputs()) taint |= tainted.count(in) > 0;
+    if (taint) {
+      for (const torch::jit::Value* out : node->outputs()) tainted.insert(out);
+    }
+  }
+  return tainted;
+}
+
 int SpecializeShapes(const std::shared_ptr<torch::jit::Graph>& graph,
                      const ShapeProfile& profile) {
   // A value is tainted when its shape may depend on input values: produced

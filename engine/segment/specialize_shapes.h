@@ -10,6 +10,8 @@
 
 #include <torch/csrc/jit/ir/ir.h>
 
+#include <unordered_set>
+
 #include "engine/segment/shape_profile.h"
 
 namespace kiln::engine::segment {
@@ -22,6 +24,11 @@ int SpecializeShapes(const std::shared_ptr<torch::jit::Graph>& graph,
 
 // Whether some op in `block` (at any depth) makes shapes depend on values.
 bool HasValueDependentShapes(torch::jit::Block* block);
+
+// The top-level values whose shape may depend on input values (produced by
+// a value-dependent op or control flow, or computed from such a value). A
+// plan compiled for one shape of them would not fit the next request.
+std::unordered_set<const torch::jit::Value*> ValueDependentValues(torch::jit::Graph& graph);
 
 }  // namespace kiln::engine::segment
 

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "config/engine_options.h"
+#include "engine/op_libraries.h"
 #include "server/log.h"
 
 namespace kiln::server {
@@ -63,6 +64,11 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ServedModel::Load(
                        engine_options.intra_op_threads,
                        " intra-op thread(s) each); engine options: ",
                        config::DescribeEngineOptions(*resolved)));
+  static const bool libraries_logged = [] {
+    for (const std::string& line : engine::LoadOperatorLibraries()) LogInfo(line);
+    return true;
+  }();
+  (void)libraries_logged;
   auto model = engine::Model::Load(options.model_path, engine_options);
   if (!model.ok()) {
     return absl::Status(model.status().code(),

@@ -190,6 +190,76 @@ class NamedArgs(torch.nn.Module):
         return image * 2.0 - scale
 
 
+class ModulatedConv(torch.nn.Module):
+    """StyleGAN2's modulated convolution: the 3x3 weight is scaled per input
+    channel by an affine map of the style vector and demodulated, so it is
+    computed from the inputs on every call (nothing to prepack); the batch is
+    folded into groups (one conv2d with groups=batch). Then leaky_relu(0.2)
+    and a plain conv 3x3 + relu."""
+
+    def __init__(self, in_ch: int = 8, out_ch: int = 16, style_dim: int = 32):
+        super().__init__()
+        self.affine = torch.nn.Linear(style_dim, in_ch)
+        with torch.no_grad():
+            self.affine.bias.fill_(1.0)  # StyleGAN2's bias_init=1: scales near 1
+        self.weight = torch.nn.Parameter(torch.randn(out_ch, in_ch, 3, 3))
+        self.bias = torch.nn.Parameter(torch.randn(out_ch) * 0.1)
+        self.conv = torch.nn.Conv2d(out_ch, out_ch, 3, padding=1)
+
+    def forward(self, x: Tensor, w: Tensor) -> Tensor:
+        b, c, h, wd = x.shape
+        styles = self.affine(w)                                          # [b, in]
+        weight = self.weight.unsqueeze(0) * styles.view(b, 1, c, 1, 1)   # [b, out, in, 3, 3]
+        demod = torch.rsqrt(weight.pow(2).sum(dim=[2, 3, 4]) + 1e-8)    # [b, out]
+        weight = weight * demod.view(b, -1, 1, 1, 1)
+        out_ch = weight.shape[1]
+        y = torch.nn.functional.conv2d(x.reshape(1, b * c, h, wd),
+                                       weight.reshape(b * out_ch, c, 3, 3),
+                                       padding=1, groups=b)
+        y = y.reshape(b, out_ch, h, wd) + self.bias.view(1, -1, 1, 1)
+        y = torch.nn.functional.leaky_relu(y, 0.2)
+        return torch.relu(self.conv(y))
+
+
+class Conv1dAudio(torch.nn.Module):
+    """A demucs-style 1-D encoder/decoder: two strided conv1d + relu, two
+    strided conv_transpose1d. [1, 1, 4096] -> [1, 1, 4084]
+    (4096 -> 1023 -> 254 -> 1020 -> 4084)."""
+
+    def __init__(self):
+        super().__init__()
+        self.enc1 = torch.nn.Conv1d(1, 16, 8, stride=4)
+        self.enc2 = torch.nn.Conv1d(16, 32, 8, stride=4)
+        self.dec1 = torch.nn.ConvTranspose1d(32, 16, 8, stride=4)
+        self.dec2 = torch.nn.ConvTranspose1d(16, 1, 8, stride=4)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = torch.relu(self.enc1(x))
+        x = torch.relu(self.enc2(x))
+        x = torch.relu(self.dec1(x))
+        return self.dec2(x)
+
+
+class Detector(torch.nn.Module):
+    """torchvision's fasterrcnn_resnet50_fpn (random weights) on one image
+    [3, H, W]: (boxes [n, 4], scores [n], labels [n] int64) of that image.
+    box_score_thresh 0 so random weights still give detections (up to
+    box_detections_per_img = 100)."""
+
+    def __init__(self):
+        super().__init__()
+        import torchvision
+        self.model = torchvision.models.detection.fasterrcnn_resnet50_fpn(
+            weights=None, weights_backbone=None, min_size=224, max_size=224, num_classes=5,
+            box_score_thresh=0.0)
+
+    def forward(self, image: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        # Scripted, the detection model returns (losses, detections).
+        losses, detections = self.model([image])
+        found = detections[0]
+        return found["boxes"], found["scores"], found["labels"]
+
+
 # ------------------------------------------------------------------- builders
 
 FP32 = "TYPE_FP32"
@@ -352,6 +422,29 @@ def build_broken(out: Path):
                 {1: good})
 
 
+def build_modulated_conv(out: Path):
+    _seeded(20)
+    cfg = config_text("modulated_conv", 0,
+                      [("INPUT__0", FP32, [1, 8, 16, 16]), ("INPUT__1", FP32, [1, 32])],
+                      [("OUTPUT__0", FP32, [1, 16, 16, 16])])
+    write_model(out, "modulated_conv", cfg, {1: _script(ModulatedConv())})
+
+
+def build_conv1d_audio(out: Path):
+    _seeded(21)
+    cfg = config_text("conv1d_audio", 0, [("INPUT__0", FP32, [1, 1, 4096])],
+                      [("OUTPUT__0", FP32, [1, 1, 4084])])
+    write_model(out, "conv1d_audio", cfg, {1: _script(Conv1dAudio())})
+
+
+def build_detector(out: Path):
+    _seeded(22)
+    cfg = config_text("detector", 0, [("INPUT__0", FP32, [3, 224, 224])],
+                      [("OUTPUT__0", FP32, [-1, 4]), ("OUTPUT__1", FP32, [-1]),
+                       ("OUTPUT__2", "TYPE_INT64", [-1])])
+    write_model(out, "detector", cfg, {1: _script(Detector())})
+
+
 # ---------------------------------------------------------------------- kinds
 
 
@@ -377,6 +470,9 @@ def build(kind: str, out: Path):
         build_specific_version(out)
         build_no_freeze(out)
         build_named_args(out)
+        build_modulated_conv(out)
+        build_conv1d_audio(out)
+        build_detector(out)
         build_broken(out)
     else:
         raise ValueError(f"unknown kind {kind!r}")

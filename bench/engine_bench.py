@@ -1,0 +1,479 @@
+#!/usr/bin/env python3
+"""The engine bench: every bench model under every runtime, one Markdown table.
+
+Run through scripts/bench-engine, which installs the packages and builds the
+peak tool first. This script:
+  1. measures the FMA peak (build/bench/peak_flops),
+  2. generates the models (bench/models/bench_models.py, cached),
+  3. times the references per model (bench/reference_bench.py, a process per
+     model; should one crash, a process per column, so one runtime's crash
+     costs only its own cell),
+  4. times Kiln per model with build/kiln-compile at --precision fp32 and auto,
+  5. writes the table to --out and prints it.
+
+Any figure that cannot be had becomes "n/a" with its reason as a footnote; a
+missing runtime or a failing model never stops the table.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional, Tuple
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(REPO, "bench")
+PY = sys.executable
+
+REF_COLUMNS = ["torchscript", "ofi", "ort", "openvino"]
+
+
+def log(msg: str) -> None:
+    print(f"bench-engine: {msg}", file=sys.stderr, flush=True)
+
+
+def parse_args() -> argparse.Namespace:
+    today = datetime.date.today().isoformat()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--models", default="", help="comma-separated subset (default: all)")
+    ap.add_argument("--runs", type=int, default=20, help="timed runs per figure (median)")
+    ap.add_argument("--warmup", type=int, default=5, help="untimed runs before timing")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default=os.path.join("bench", "results", f"{today}-engine.md"))
+    ap.add_argument("--models-dir", default=os.path.join("build", "bench_models"))
+    ap.add_argument("--work-dir", default=os.path.join("build", "bench", "runs"),
+                    help="per-model JSON results of this run")
+    ap.add_argument("--peak-tool", default=os.path.join("build", "bench", "peak_flops"))
+    ap.add_argument("--kiln-compile", default=os.path.join("build", "kiln-compile"))
+    ap.add_argument("--timeout", type=int, default=3600,
+                    help="seconds allowed to one model's reference run or one kiln-compile run")
+    ap.add_argument("--command-line", default="",
+                    help="the command line to record in the header (set by scripts/bench-engine)")
+    return ap.parse_args()
+
+
+# --- gathering ---------------------------------------------------------------
+
+
+def run(cmd: List[str], timeout: int) -> Tuple[int, str, str]:
+    """Runs cmd; returns (rc, stdout, stderr). A time-out is rc 124."""
+    try:
+        p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+        return p.returncode, p.stdout, p.stderr
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+        err = e.stderr.decode() if isinstance(e.stderr, bytes) else (e.stderr or "")
+        return 124, out, err + f"\ntimed out after {timeout}s"
+
+
+def last_json_object(text: str) -> Optional[dict]:
+    """The JSON object a tool printed, tolerating log lines around it: the
+    whole text if it parses, else the last line-initial '{' that parses to
+    the end (or as a single line)."""
+    text = text.strip()
+    try:
+        obj = json.loads(text)
+        return obj if isinstance(obj, dict) else None
+    except ValueError:
+        pass
+    lines = text.splitlines()
+    for i in range(len(lines) - 1, -1, -1):
+        if not lines[i].lstrip().startswith("{"):
+            continue
+        for candidate in ("\n".join(lines[i:]), lines[i]):
+            try:
+                obj = json.loads(candidate)
+                if isinstance(obj, dict):
+                    return obj
+            except ValueError:
+                continue
+    return None
+
+
+def tail_reason(rc: int, stderr: str) -> str:
+    lines = [ln.strip() for ln in stderr.strip().splitlines() if ln.strip()]
+    last = lines[-1] if lines else ""
+    if rc == 124:
+        return last or "timed out"
+    if rc < 0:
+        return f"killed by signal {-rc}" + (f": {last}" if last else "")
+    return f"exit {rc}" + (f": {last}" if last else "")
+
+
+def measure_peak(args) -> dict:
+    rc, out, err = run([args.peak_tool, "--threads", str(args.threads), "--json"], 300)
+    obj = last_json_object(out) if rc == 0 else None
+    if not obj:
+        log(f"peak tool failed: {tail_reason(rc, err)}")
+        return {"error": tail_reason(rc, err)}
+    log(f"peak: fp32 {obj['fp32_gflops']} GFLOP/s, bf16 {obj.get('bf16_gflops')} GFLOP/s "
+        f"({obj['isa']}, {obj['threads']} threads)")
+    return obj
+
+
+def best_peak(a: dict, b: dict) -> dict:
+    if "error" in a:
+        return b
+    if "error" in b:
+        return a
+    best = dict(a)
+    for key in ("fp32_gflops", "bf16_gflops"):
+        vals = [v for v in (a.get(key), b.get(key)) if isinstance(v, (int, float))]
+        best[key] = max(vals) if vals else None
+    best["samples"] = [{k: x.get(k) for k in ("fp32_gflops", "bf16_gflops")} for x in (a, b)]
+    return best
+
+
+def generate_models(args, names: List[str]) -> None:
+    cmd = [PY, os.path.join(BENCH, "models", "bench_models.py"), "--out", args.models_dir,
+           "--models", ",".join(names)]
+    rc, out, err = run(cmd, args.timeout)
+    for ln in out.strip().splitlines():
+        log(ln)
+    if rc != 0:
+        log(f"model generation reported failures: {tail_reason(rc, err)}")
+
+
+def reference_run(args, model_dir: str) -> dict:
+    base = [PY, os.path.join(BENCH, "reference_bench.py"), model_dir, "--threads",
+            str(args.threads), "--runs", str(args.runs), "--warmup", str(args.warmup)]
+    rc, out, err = run(base, args.timeout)
+    obj = last_json_object(out) if rc == 0 else None
+    if obj:
+        return obj
+    # The process died (a runtime crashed, or ran out of time): retry each
+    # column alone so the others still get their figures.
+    log(f"{os.path.basename(model_dir)}: reference run failed ({tail_reason(rc, err)}); "
+        "retrying column by column")
+    merged: dict = {"columns": {}}
+    for col in REF_COLUMNS:
+        rc, out, err = run(base + ["--columns", col], args.timeout)
+        obj = last_json_object(out) if rc == 0 else None
+        if obj:
+            merged.update({k: v for k, v in obj.items() if k != "columns"})
+            merged["columns"].update(obj.get("columns", {}))
+        else:
+            merged["columns"][col] = {"error": tail_reason(rc, err)}
+    return merged
+
+
+def kiln_run(args, model_dir: str, kiln_input: str, precision: str) -> dict:
+    if not os.path.exists(args.kiln_compile):
+        return {"error": f"{args.kiln_compile} missing"}
+    cmd = [args.kiln_compile, os.path.join(model_dir, "model.pt"), "--input", kiln_input,
+           "--precision", precision, "--runs", str(args.runs), "--threads", str(args.threads),
+           "--json"]
+    t0 = time.time()
+    rc, out, err = run(cmd, args.timeout)
+    obj = last_json_object(out)
+    if rc != 0 or obj is None:
+        reason = tail_reason(rc, err)
+        if rc == 0:
+            reason = "no JSON in kiln-compile's output"
+        return {"error": f"kiln-compile {precision}: {reason}"}
+    obj["wall_s"] = time.time() - t0
+    return obj
+
+
+def versions() -> Dict[str, str]:
+    code = (
+        "import json, warnings\n"
+        "warnings.filterwarnings('ignore')\n"
+        "v = {}\n"
+        "import torch, torchvision, numpy\n"
+        "v['torch'] = torch.__version__; v['torchvision'] = torchvision.__version__\n"
+        "v['numpy'] = numpy.__version__\n"
+        "try:\n import onnxruntime; v['onnxruntime'] = onnxruntime.__version__\n"
+        "except Exception as e: v['onnxruntime'] = 'not installed'\n"
+        "try:\n import openvino; v['openvino'] = openvino.get_version()\n"
+        "except Exception as e: v['openvino'] = 'not installed'\n"
+        "print(json.dumps(v))\n"
+    )
+    rc, out, err = run([PY, "-c", code], 300)
+    return last_json_object(out) or {}
+
+
+def loadavg() -> str:
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
+
+
+def cpu_info() -> Tuple[str, str]:
+    model, cores = platform.processor() or "unknown", str(os.cpu_count())
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        fields = {}
+        for ln in out.splitlines():
+            if ":" in ln:
+                k, v = ln.split(":", 1)
+                fields[k.strip()] = v.strip()
+        model = fields.get("Model name", model)
+        cores = fields.get("CPU(s)", cores)
+        if "Core(s) per socket" in fields:
+            sockets = int(fields.get("Socket(s)", "1") or 1)
+            cores = f"{cores} CPUs ({int(fields['Core(s) per socket']) * sockets} cores)"
+    except (OSError, ValueError):
+        pass
+    return model, cores
+
+
+# --- the table -------------------------------------------------------------------
+
+
+class Notes:
+    """Footnotes: each distinct reason gets one number."""
+
+    def __init__(self):
+        self.reasons: List[str] = []
+
+    def ref(self, reason: str) -> str:
+        reason = " ".join(reason.split())
+        if reason not in self.reasons:
+            self.reasons.append(reason)
+        return f"n/a [{self.reasons.index(reason) + 1}]"
+
+    def markdown(self) -> str:
+        return "\n".join(f"[{i + 1}] {r}" for i, r in enumerate(self.reasons))
+
+
+def fmt_ms(ms: float) -> str:
+    if ms >= 100:
+        return f"{ms:.0f}"
+    if ms >= 10:
+        return f"{ms:.1f}"
+    return f"{ms:.2f}"
+
+
+def fmt_err(x: float) -> str:
+    return f"{x:.1e}"
+
+
+def time_cell(col: Optional[dict], base_ms: Optional[float], notes: Notes, label: str) -> str:
+    if not col:
+        return notes.ref(f"{label}: not run")
+    if "error" in col:
+        return notes.ref(f"{label}: {col['error']}")
+    ms = col.get("median_ms")
+    if not isinstance(ms, (int, float)):
+        return notes.ref(f"{label}: no median_ms in the result")
+    cell = fmt_ms(ms)
+    if base_ms:
+        cell += f" ({base_ms / ms:.2f}×)"
+    return cell
+
+
+def kiln_accuracy_cell(k: dict) -> str:
+    if not k or "error" in k:
+        return "n/a"
+    acc = k.get("accuracy") or {}
+    if not isinstance(acc, dict) or not acc:
+        return "n/a"
+    verdict = {True: "pass", False: "FAIL"}.get(acc.get("passed"), "?")
+    parts = [verdict]
+    if isinstance(acc.get("max_abs_error"), (int, float)):
+        parts.append(fmt_err(acc["max_abs_error"]))
+    if isinstance(acc.get("cosine"), (int, float)):
+        parts.append(f"{acc['cosine']:.6f}")
+    cell = " ".join(parts[:2]) + (f" / {parts[2]}" if len(parts) > 2 else "")
+    plan = k.get("plan_precision")
+    if plan and k.get("precision") == "auto":
+        cell += f" ({plan})"
+    return cell
+
+
+def ref_accuracy_cell(col: Optional[dict]) -> str:
+    if not col or "error" in col:
+        return "n/a"
+    acc = col.get("accuracy")
+    if not acc:
+        return "n/a"
+    if "error" in acc:
+        return f"mismatch: {acc['error']}"
+    return f"{fmt_err(acc['max_abs_error'])} / {acc['cosine']:.6f}"
+
+
+def build_markdown(args, names: List[str], rows: Dict[str, dict], peak: dict,
+                   vers: Dict[str, str], started: str, elapsed_s: float, load: str) -> str:
+    notes = Notes()
+    model_name, cores = cpu_info()
+    fp32_peak = peak.get("fp32_gflops")
+    bf16_peak = peak.get("bf16_gflops")
+    lines = [
+        "# Engine bench",
+        "",
+        f"- Command: `{args.command_line or ' '.join(shlex.quote(a) for a in sys.argv)}`",
+        f"- Date: {started} (took {elapsed_s / 60:.1f} min)",
+        f"- CPU: {model_name}, {cores}; load average (1/5/15 min) {load}",
+        f"- Versions: torch {vers.get('torch', '?')}, torchvision {vers.get('torchvision', '?')}, "
+        f"ONNX Runtime {vers.get('onnxruntime', '?')}, OpenVINO {vers.get('openvino', '?')}, "
+        f"numpy {vers.get('numpy', '?')}",
+        "- Measured peak ({} threads, FMA loop, {}): fp32 {} GFLOP/s, bf16 {}{}".format(
+            peak.get("threads", args.threads), peak.get("isa", "?"),
+            fp32_peak if fp32_peak else f"n/a ({peak.get('error', '?')})",
+            f"{bf16_peak} GFLOP/s" if bf16_peak else "n/a (no AVX512_BF16)",
+            " (the better of the measurements at the start and the end: fp32 {})".format(
+                " and ".join(str(x.get("fp32_gflops")) for x in peak["samples"]))
+            if "samples" in peak else ""),
+        f"- Rules: batch 1, the same seeded input for every column, {args.threads} intra-op "
+        f"threads everywhere, {args.warmup} warm-up runs excluded, median of {args.runs} "
+        "timed runs, all columns in this one run of the script.",
+        "- Times in ms; (N×) is the speedup over (a). Roofline = model FLOPs ÷ measured peak "
+        "(fp32; bf16 where AVX512_BF16 exists).",
+        "",
+        "| model | GFLOPs | roofline ms fp32 / bf16 | (a) TorchScript frozen | "
+        "(b) optimize_for_inference | (c) ONNX Runtime | (d) OpenVINO | (e) Kiln fp32 | "
+        "(f) Kiln auto | Kiln compile s fp32 / auto | Kiln accuracy fp32 | Kiln accuracy auto |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    acc_lines = [
+        "",
+        "## Accuracy of the references against (a)",
+        "",
+        "max abs error / cosine similarity over all outputs.",
+        "",
+        "| model | max abs output of (a) | (b) optimize_for_inference | (c) ONNX Runtime | "
+        "(d) OpenVINO |",
+        "|---|---:|---|---|---|",
+    ]
+    kiln_lines = [
+        "",
+        "## Kiln plans",
+        "",
+        "| model | precision | plan precision | segments | nodes left to TorchScript | "
+        "(a) as kiln-compile measured it, ms |",
+        "|---|---|---|---:|---:|---:|",
+    ]
+    for name in names:
+        row = rows.get(name, {})
+        if "error" in row:
+            err = notes.ref(f"{name}: {row['error']}")
+            lines.append(f"| {name} | {err} |" + " |" * 10)
+            continue
+        flops = row.get("flops")
+        cols = row.get("reference", {}).get("columns", {})
+        base = cols.get("torchscript", {})
+        base_ms = base.get("median_ms") if "error" not in base else None
+        gflops = f"{flops / 1e9:.2f}" if flops else "n/a"
+        if flops and fp32_peak:
+            roof = fmt_ms(flops / (fp32_peak * 1e9) * 1e3)
+            roof += " / " + (fmt_ms(flops / (bf16_peak * 1e9) * 1e3) if bf16_peak else "n/a")
+        else:
+            roof = "n/a"
+        kf, ka = row.get("kiln_fp32", {}), row.get("kiln_auto", {})
+
+        def compile_s(k: dict) -> str:
+            v = k.get("compile_seconds") if "error" not in k else None
+            return f"{v:.1f}" if isinstance(v, (int, float)) else "n/a"
+
+        cells = [
+            name,
+            gflops,
+            roof,
+            time_cell(base, None, notes, "TorchScript"),
+            time_cell(cols.get("ofi"), base_ms, notes, "optimize_for_inference"),
+            time_cell(cols.get("ort"), base_ms, notes, "ONNX Runtime"),
+            time_cell(cols.get("openvino"), base_ms, notes, "OpenVINO"),
+            time_cell(kf, base_ms, notes, "Kiln"),
+            time_cell(ka, base_ms, notes, "Kiln"),
+            f"{compile_s(kf)} / {compile_s(ka)}",
+            kiln_accuracy_cell(kf),
+            kiln_accuracy_cell(ka),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+
+        ref_max = "n/a"
+        for c in ("ofi", "ort", "openvino"):
+            acc = (cols.get(c) or {}).get("accuracy") or {}
+            if "max_abs_reference" in acc:
+                ref_max = fmt_err(acc["max_abs_reference"])
+                break
+        acc_lines.append(
+            f"| {name} | {ref_max} | {ref_accuracy_cell(cols.get('ofi'))} | "
+            f"{ref_accuracy_cell(cols.get('ort'))} | {ref_accuracy_cell(cols.get('openvino'))} |"
+        )
+        for label, k in (("fp32", kf), ("auto", ka)):
+            if k and "error" not in k:
+                ref = k.get("reference_median_ms")
+                kiln_lines.append(
+                    f"| {name} | {label} | {k.get('plan_precision', '?')} | "
+                    f"{k.get('segments', '?')} | {k.get('nodes_left_to_torchscript', '?')} | "
+                    f"{fmt_ms(ref) if isinstance(ref, (int, float)) else 'n/a'} |"
+                )
+    out = lines + acc_lines
+    if len(kiln_lines) > 6:
+        out += kiln_lines
+    if notes.reasons:
+        out += ["", "## Notes", "", notes.markdown()]
+    return "\n".join(out) + "\n"
+
+
+# --- main --------------------------------------------------------------------------
+
+
+def main() -> int:
+    args = parse_args()
+    os.chdir(REPO)
+    sys.path.insert(0, os.path.join(BENCH, "models"))
+    rc, out, _ = run([PY, os.path.join(BENCH, "models", "bench_models.py"), "--list"], 300)
+    known = out.split()
+    names = [n for n in args.models.split(",") if n] or known
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        log(f"unknown model(s): {', '.join(unknown)}; known: {', '.join(known)}")
+        return 2
+
+    started = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    load_start = loadavg()
+    t_start = time.time()
+    peak = measure_peak(args)
+    vers = versions()
+    generate_models(args, names)
+    os.makedirs(args.work_dir, exist_ok=True)
+
+    rows: Dict[str, dict] = {}
+    for name in names:
+        d = os.path.join(args.models_dir, name)
+        if not os.path.exists(os.path.join(d, "model.pt")):
+            rows[name] = {"error": "model generation failed (see the log)"}
+            continue
+        with open(os.path.join(d, "meta.json")) as f:
+            meta = json.load(f)
+        with open(os.path.join(d, "inputs.json")) as f:
+            kiln_input = json.load(f)["kiln_input"]
+        log(f"{name}: references")
+        row = {"flops": meta.get("flops"), "reference": reference_run(args, d)}
+        for precision in ("fp32", "auto"):
+            log(f"{name}: kiln {precision}")
+            row[f"kiln_{precision}"] = kiln_run(args, d, kiln_input, precision)
+        rows[name] = row
+        with open(os.path.join(args.work_dir, f"{name}.json"), "w") as f:
+            json.dump(row, f, indent=1)
+        summary = {c: v.get("median_ms", v.get("error"))
+                   for c, v in row["reference"].get("columns", {}).items()}
+        log(f"{name}: {json.dumps(summary)}")
+
+    # Measured again at the end and the better kept: on a shared machine one
+    # measurement can land under someone else's build and understate the peak.
+    peak = best_peak(peak, measure_peak(args))
+    # Other work on the machine moves every figure; the load averages tell
+    # a reader how quiet the run was.
+    load = f"{load_start} at the start, {loadavg()} at the end"
+    md = build_markdown(args, names, rows, peak, vers, started, time.time() - t_start, load)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
+        f.write(md)
+    print(md)
+    log(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
