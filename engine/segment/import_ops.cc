@@ -6,11 +6,13 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "engine/segment/import_operands.h"
 #include "engine/segment/importer.h"
 
 namespace kiln::engine::segment {
 namespace {
 
+using namespace import_operands;  // NOLINT: the operand readers are this file's vocabulary
 using plan::Dims;
 using plan::OpKind;
 using plan::Unary;
@@ -18,75 +20,6 @@ using torch::jit::Node;
 using torch::jit::Value;
 
 absl::Status Refuse(const std::string& why) { return absl::UnimplementedError(why); }
-
-c10::optional<c10::IValue> Const(Value* v) { return torch::jit::toIValue(v); }
-
-bool ConstInt(Value* v, int64_t* out) {
-  auto c = Const(v);
-  if (!c || !c->isInt()) return false;
-  *out = c->toInt();
-  return true;
-}
-bool ConstDouble(Value* v, double* out) {
-  auto c = Const(v);
-  if (!c) return false;
-  if (c->isDouble()) *out = c->toDouble();
-  else if (c->isInt()) *out = static_cast<double>(c->toInt());
-  else return false;
-  return true;
-}
-bool ConstBool(Value* v, bool* out) {
-  auto c = Const(v);
-  if (!c || !c->isBool()) return false;
-  *out = c->toBool();
-  return true;
-}
-bool ConstInts(Value* v, Dims* out) {
-  auto c = Const(v);
-  if (!c || !c->isIntList()) return false;
-  *out = c->toIntVector();
-  return true;
-}
-bool IsNone(Value* v) { return v->type()->kind() == c10::TypeKind::NoneType || (Const(v) && Const(v)->isNone()); }
-
-// A frozen weight as an fp32 IR constant (kept alive by the tensor).
-bool ConstTensor(Value* v, plan::Constant* out) {
-  auto c = Const(v);
-  if (!c || !c->isTensor()) return false;
-  at::Tensor t = c->toTensor();
-  if (!t.is_floating_point() || !t.device().is_cpu()) return false;
-  t = t.to(at::kFloat).contiguous();
-  auto owner = std::make_shared<at::Tensor>(t);
-  out->dims = t.sizes().vec();
-  out->data = owner->data_ptr<float>();
-  out->owner = owner;
-  return true;
-}
-
-// A weight-like operand: a frozen constant, or a module attribute read whose
-// value the profile recorded (when the graph never assigns attributes).
-bool ConstOrAttribute(SegmentImporter& im, Value* v, plan::Constant* out) {
-  if (ConstTensor(v, out)) return true;
-  if (v->node()->kind() != c10::prim::GetAttr || !im.attributes_constant()) return false;
-  const TensorMeta* meta = im.Meta(v);
-  if (meta == nullptr || !meta->value.defined() || !meta->value.is_floating_point()) return false;
-  at::Tensor t = meta->value.to(at::kFloat).contiguous().clone();
-  auto owner = std::make_shared<at::Tensor>(t);
-  out->dims = t.sizes().vec();
-  out->data = owner->data_ptr<float>();
-  out->owner = owner;
-  return true;
-}
-
-Dims Repeat(const Dims& v, size_t n) {
-  if (v.size() == 1 && n > 1) return Dims(n, v[0]);
-  return v;
-}
-
-int Rank(SegmentImporter& im, Value* v) {
-  const TensorMeta* m = im.Meta(v);
-  return m ? static_cast<int>(m->dims.size()) : -1;
-}
 
 absl::Status ImportConv(SegmentImporter& im, Node* node, bool transposed) {
   // conv{1,2}d(input, weight, bias, stride, padding, dilation, groups)
@@ -166,8 +99,6 @@ absl::Status ImportUnary(SegmentImporter& im, Node* node, plan::UnaryOp op) {
 }
 
 plan::UnaryOp U(Unary f, float alpha = 0, float beta = 0) { return plan::UnaryOp{f, alpha, beta}; }
-
-bool IsTensor(Value* v) { return v->type()->kind() == c10::TypeKind::TensorType; }
 
 absl::Status ImportBinary(SegmentImporter& im, Node* node, plan::BinaryFn fn) {
   // add/sub(self, other, alpha=1), mul/div(self, other)
@@ -301,8 +232,6 @@ absl::Status ImportPermute(SegmentImporter& im, Node* node, std::vector<int> per
   n.output = im.Output(node->output());
   return absl::OkStatus();
 }
-
-int NormalizeAxis(int64_t axis, int rank) { return static_cast<int>(axis < 0 ? axis + rank : axis); }
 
 
 // In-place ops whose functional form Kiln lowers.
