@@ -18,28 +18,59 @@ bool HasSumPostOp(const Node& node) {
   return false;
 }
 
-// producer[v]: index of the node computing value v, -1 for segment inputs.
-std::vector<int> Producers(const Graph& graph) {
-  std::vector<int> producer(graph.values.size(), -1);
-  for (size_t n = 0; n < graph.nodes.size(); ++n) producer[graph.nodes[n].output] = n;
-  return producer;
-}
-
-void RemoveNodes(Graph& graph, const std::vector<bool>& removed) {
-  std::vector<Node> kept;
-  for (size_t n = 0; n < graph.nodes.size(); ++n) {
-    if (!removed[n]) kept.push_back(std::move(graph.nodes[n]));
+// One scan of a fusion pass over the graph: who produces and who reads each
+// value, and which nodes the pass has folded away. Removal is applied once,
+// at the end, so node indices stay valid during the scan.
+class Rewrite {
+ public:
+  explicit Rewrite(Graph& graph)
+      : graph_(graph),
+        removed_(graph.nodes.size(), false),
+        producer_(graph.values.size(), -1),
+        users_(graph.Users()) {
+    for (size_t n = 0; n < graph.nodes.size(); ++n) producer_[graph.nodes[n].output] = n;
   }
-  graph.nodes = std::move(kept);
-}
 
-// The node producing `value` when `value` is read only by one node and is
-// not a segment output; -1 otherwise.
-int SoleProducer(const Graph& graph, const std::vector<int>& producer,
-                 const std::vector<std::vector<int>>& users, int value) {
-  if (users[value].size() != 1 || graph.IsOutput(value)) return -1;
-  return producer[value];
-}
+  // Index of the node computing `value`; -1 for segment inputs.
+  int producer(int value) const { return producer_[value]; }
+
+  // The live node producing `value` when `value` is read only by one node
+  // and is not a segment output; -1 otherwise.
+  int SoleProducer(int value) const {
+    if (users_[value].size() != 1 || graph_.IsOutput(value)) return -1;
+    const int p = producer_[value];
+    return p >= 0 && !removed_[p] ? p : -1;
+  }
+
+  // Node `n`'s work now happens in node `into`, which takes over its output.
+  void FoldInto(int n, int into) {
+    Node& target = graph_.nodes[into];
+    const Node& node = graph_.nodes[n];
+    target.output = node.output;
+    target.origin += " + " + node.origin;
+    producer_[node.output] = into;
+    removed_[n] = true;
+  }
+
+  void Remove(int n) { removed_[n] = true; }
+
+  // Drops the removed nodes; returns `made` for the pass to report.
+  int Apply(int made) {
+    if (made == 0) return 0;
+    std::vector<Node> kept;
+    for (size_t n = 0; n < graph_.nodes.size(); ++n) {
+      if (!removed_[n]) kept.push_back(std::move(graph_.nodes[n]));
+    }
+    graph_.nodes = std::move(kept);
+    return made;
+  }
+
+ private:
+  Graph& graph_;
+  std::vector<bool> removed_;
+  std::vector<int> producer_;
+  const std::vector<std::vector<int>> users_;
+};
 
 bool PerChannelOrScalar(const Dims& operand, const Dims& out) {
   if (operand.size() > out.size()) return false;
@@ -58,35 +89,26 @@ bool PerChannelOrScalar(const Dims& operand, const Dims& out) {
 }  // namespace
 
 int FuseActivations(Graph& graph) {
+  Rewrite rewrite(graph);
   int fused = 0;
-  std::vector<bool> removed(graph.nodes.size(), false);
-  std::vector<int> producer = Producers(graph);
-  const auto users = graph.Users();
   for (size_t n = 0; n < graph.nodes.size(); ++n) {
-    Node& node = graph.nodes[n];
+    const Node& node = graph.nodes[n];
     if (node.kind != OpKind::kEltwise || !node.post_ops.empty()) continue;
-    const int p = SoleProducer(graph, producer, users, node.inputs[0]);
-    if (p < 0 || removed[p] || !AcceptsPostOps(graph.nodes[p].kind)) continue;
-    Node& target = graph.nodes[p];
+    const int p = rewrite.SoleProducer(node.inputs[0]);
+    if (p < 0 || !AcceptsPostOps(graph.nodes[p].kind)) continue;
     PostOp op;
     op.kind = PostOp::Kind::kUnary;
     op.unary = node.unary;
-    target.post_ops.push_back(op);
-    target.output = node.output;
-    target.origin += " + " + node.origin;
-    producer[node.output] = p;
-    removed[n] = true;
+    graph.nodes[p].post_ops.push_back(op);
+    rewrite.FoldInto(n, p);
     ++fused;
   }
-  if (fused > 0) RemoveNodes(graph, removed);
-  return fused;
+  return rewrite.Apply(fused);
 }
 
 int FuseBinaryIntoProducer(Graph& graph) {
+  Rewrite rewrite(graph);
   int fused = 0;
-  std::vector<bool> removed(graph.nodes.size(), false);
-  std::vector<int> producer = Producers(graph);
-  const auto users = graph.Users();
   for (size_t n = 0; n < graph.nodes.size(); ++n) {
     Node& node = graph.nodes[n];
     if (node.kind != OpKind::kBinary) continue;
@@ -94,16 +116,16 @@ int FuseBinaryIntoProducer(Graph& graph) {
     const bool commutative = node.binary == BinaryFn::kAdd || node.binary == BinaryFn::kMul;
     for (int side = 0; side < (commutative ? 2 : 1); ++side) {
       const int x = node.inputs[side], y = node.inputs[1 - side];
-      const int p = SoleProducer(graph, producer, users, x);
-      if (p < 0 || removed[p]) continue;
+      const int p = rewrite.SoleProducer(x);
+      if (p < 0) continue;
       Node& target = graph.nodes[p];
       if (target.kind == OpKind::kBinary || !AcceptsPostOps(target.kind)) continue;
       if (graph.values[x].dims != out) continue;
       // y (and any operand of the node's own post-ops) must exist when the
       // producer runs.
-      bool operands_ready = producer[y] < p;
+      bool operands_ready = rewrite.producer(y) < p;
       for (const PostOp& later : node.post_ops) {
-        if (later.operand >= 0 && producer[later.operand] >= p) operands_ready = false;
+        if (later.operand >= 0 && rewrite.producer(later.operand) >= p) operands_ready = false;
         if (later.kind == PostOp::Kind::kSum) operands_ready = false;
       }
       if (!operands_ready) continue;
@@ -122,28 +144,22 @@ int FuseBinaryIntoProducer(Graph& graph) {
       // What the binary node had fused (the relu after a residual add)
       // follows the sum.
       target.post_ops.insert(target.post_ops.end(), node.post_ops.begin(), node.post_ops.end());
-      target.output = node.output;
-      target.origin += " + " + node.origin;
-      producer[node.output] = p;
-      removed[n] = true;
+      rewrite.FoldInto(n, p);
       ++fused;
       break;
     }
   }
-  if (fused > 0) RemoveNodes(graph, removed);
-  return fused;
+  return rewrite.Apply(fused);
 }
 
 int FoldBatchNormIntoConv(Graph& graph) {
+  Rewrite rewrite(graph);
   int folded = 0;
-  std::vector<bool> removed(graph.nodes.size(), false);
-  std::vector<int> producer = Producers(graph);
-  const auto users = graph.Users();
   for (size_t n = 0; n < graph.nodes.size(); ++n) {
-    Node& bn = graph.nodes[n];
+    const Node& bn = graph.nodes[n];
     if (bn.kind != OpKind::kBatchNorm || !bn.post_ops.empty()) continue;
-    const int p = SoleProducer(graph, producer, users, bn.inputs[0]);
-    if (p < 0 || removed[p]) continue;
+    const int p = rewrite.SoleProducer(bn.inputs[0]);
+    if (p < 0) continue;
     Node& conv = graph.nodes[p];
     if (conv.kind != OpKind::kConv || !conv.post_ops.empty()) continue;
     const int64_t out_channels = conv.conv.weight.dims[0];
@@ -163,28 +179,22 @@ int FoldBatchNormIntoConv(Graph& graph) {
     conv.conv.weight = Constant::Own(conv.conv.weight.dims, std::move(weight));
     conv.conv.bias = Constant::Own({out_channels}, std::move(bias));
     conv.conv.has_bias = true;
-    conv.output = bn.output;
-    conv.origin += " + " + bn.origin;
-    producer[bn.output] = p;
-    removed[n] = true;
+    rewrite.FoldInto(n, p);
     ++folded;
   }
-  if (folded > 0) RemoveNodes(graph, removed);
-  return folded;
+  return rewrite.Apply(folded);
 }
 
 int RecognizeChannelShuffle(Graph& graph) {
+  Rewrite rewrite(graph);
   int recognized = 0;
-  std::vector<bool> removed(graph.nodes.size(), false);
-  std::vector<int> producer = Producers(graph);
-  const auto users = graph.Users();
   for (size_t n = 0; n < graph.nodes.size(); ++n) {
     Node& merge = graph.nodes[n];  // view(N, C, ...)
     if (merge.kind != OpKind::kReshape) continue;
-    const int t = SoleProducer(graph, producer, users, merge.inputs[0]);
-    if (t < 0 || removed[t] || graph.nodes[t].kind != OpKind::kPermute) continue;
-    const int s = SoleProducer(graph, producer, users, graph.nodes[t].inputs[0]);
-    if (s < 0 || removed[s] || graph.nodes[s].kind != OpKind::kReshape) continue;
+    const int t = rewrite.SoleProducer(merge.inputs[0]);
+    if (t < 0 || graph.nodes[t].kind != OpKind::kPermute) continue;
+    const int s = rewrite.SoleProducer(graph.nodes[t].inputs[0]);
+    if (s < 0 || graph.nodes[s].kind != OpKind::kReshape) continue;
     const Dims& in = graph.values[graph.nodes[s].inputs[0]].dims;
     const Dims& split = graph.values[graph.nodes[s].output].dims;
     const Dims& out = graph.values[merge.output].dims;
@@ -203,12 +213,12 @@ int RecognizeChannelShuffle(Graph& graph) {
     shuffle.output = merge.output;
     shuffle.factor = split[1];
     shuffle.origin = graph.nodes[s].origin + " + " + graph.nodes[t].origin + " + " + merge.origin;
-    removed[s] = removed[t] = true;
+    rewrite.Remove(s);
+    rewrite.Remove(t);
     merge = shuffle;
     ++recognized;
   }
-  if (recognized > 0) RemoveNodes(graph, removed);
-  return recognized;
+  return rewrite.Apply(recognized);
 }
 
 int RunFusionPasses(Graph& graph) {
