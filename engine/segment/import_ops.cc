@@ -21,6 +21,15 @@ using torch::jit::Value;
 
 absl::Status Refuse(const std::string& why) { return absl::UnimplementedError(why); }
 
+// The IR node of an op reading its input 0 and producing its one output.
+plan::Node& EmitOneToOne(SegmentImporter& im, Node* node, OpKind kind) {
+  const int src = im.Input(node->input(0));
+  plan::Node& n = im.Emit(kind, node);
+  n.inputs = {src};
+  n.output = im.Output(node->output());
+  return n;
+}
+
 absl::Status ImportConv(SegmentImporter& im, Node* node, bool transposed) {
   // conv{1,2}d(input, weight, bias, stride, padding, dilation, groups)
   // conv_transpose{1,2}d(input, weight, bias, stride, padding, output_padding, groups, dilation)
@@ -80,21 +89,15 @@ absl::Status ImportConv(SegmentImporter& im, Node* node, bool transposed) {
   if (Rank(im, node->input(0)) != static_cast<int>(spatial) + 2) {
     return Refuse("unbatched convolution input");
   }
-  const int src = im.Input(node->input(0));
-  plan::Node& n = im.Emit(transposed ? OpKind::kDeconv : OpKind::kConv, node);
-  n.inputs = {src};
+  plan::Node& n = EmitOneToOne(im, node, transposed ? OpKind::kDeconv : OpKind::kConv);
   n.conv = std::move(conv);
-  n.output = im.Output(node->output());
   im.CountHeavy();
   return absl::OkStatus();
 }
 
 absl::Status ImportUnary(SegmentImporter& im, Node* node, plan::UnaryOp op) {
-  const int src = im.Input(node->input(0));
-  plan::Node& n = im.Emit(OpKind::kEltwise, node);
-  n.inputs = {src};
+  plan::Node& n = EmitOneToOne(im, node, OpKind::kEltwise);
   n.unary = op;
-  n.output = im.Output(node->output());
   return absl::OkStatus();
 }
 
@@ -173,11 +176,8 @@ absl::Status ImportPool(SegmentImporter& im, Node* node, bool max) {
     if (!max && pad_r != padding[i] && pool.count_include_pad) return Refuse("ceil_mode average pooling");
     pool.padding_r.push_back(std::max<int64_t>(pad_r, 0));
   }
-  const int src = im.Input(node->input(0));
-  plan::Node& n = im.Emit(OpKind::kPool, node);
-  n.inputs = {src};
+  plan::Node& n = EmitOneToOne(im, node, OpKind::kPool);
   n.pool = pool;
-  n.output = im.Output(node->output());
   im.CountHeavy();
   return absl::OkStatus();
 }
@@ -217,19 +217,13 @@ absl::Status ImportGlobalAverage(SegmentImporter& im, Node* node) {
 }
 
 absl::Status ImportReshape(SegmentImporter& im, Node* node) {
-  const int src = im.Input(node->input(0));
-  plan::Node& n = im.Emit(OpKind::kReshape, node);
-  n.inputs = {src};
-  n.output = im.Output(node->output());
+  plan::Node& n = EmitOneToOne(im, node, OpKind::kReshape);
   return absl::OkStatus();
 }
 
 absl::Status ImportPermute(SegmentImporter& im, Node* node, std::vector<int> perm) {
-  const int src = im.Input(node->input(0));
-  plan::Node& n = im.Emit(OpKind::kPermute, node);
-  n.inputs = {src};
+  plan::Node& n = EmitOneToOne(im, node, OpKind::kPermute);
   n.permutation = std::move(perm);
-  n.output = im.Output(node->output());
   return absl::OkStatus();
 }
 
@@ -324,11 +318,8 @@ absl::Status ImportFunctional(SegmentImporter& im, Node* node, const std::string
       if (!ConstTensor(node->input(2), &attrs.bias)) return Refuse("bias is computed at run time");
       attrs.has_bias = true;
     }
-    const int src = im.Input(node->input(0));
-    plan::Node& n = im.Emit(OpKind::kLinear, node);
-    n.inputs = {src};
+    plan::Node& n = EmitOneToOne(im, node, OpKind::kLinear);
     n.conv = std::move(attrs);
-    n.output = im.Output(node->output());
     im.CountHeavy();
     return absl::OkStatus();
   }
@@ -452,12 +443,9 @@ absl::Status ImportFunctional(SegmentImporter& im, Node* node, const std::string
   if (kind == "aten::softmax" || kind == "aten::log_softmax") {
     int64_t axis = 0;
     if (!ConstInt(node->input(1), &axis) || !IsNone(node->input(2))) return Refuse("softmax dtype");
-    const int src = im.Input(node->input(0));
-    plan::Node& n = im.Emit(OpKind::kSoftmax, node);
-    n.inputs = {src};
+    plan::Node& n = EmitOneToOne(im, node, OpKind::kSoftmax);
     n.axis = NormalizeAxis(axis, Rank(im, node->input(0)));
     n.log_softmax = kind == "aten::log_softmax";
-    n.output = im.Output(node->output());
     im.CountHeavy();
     return absl::OkStatus();
   }
@@ -473,15 +461,12 @@ absl::Status ImportFunctional(SegmentImporter& im, Node* node, const std::string
     if (!IsNone(node->input(1)) && !ConstTensor(node->input(1), &scale)) return Refuse("scale");
     if (!IsNone(node->input(2)) && !ConstTensor(node->input(2), &shift)) return Refuse("shift");
     if (Rank(im, node->input(0)) < 2) return Refuse("rank");
-    const int src = im.Input(node->input(0));
-    plan::Node& n = im.Emit(OpKind::kBatchNorm, node);
-    n.inputs = {src};
+    plan::Node& n = EmitOneToOne(im, node, OpKind::kBatchNorm);
     n.epsilon = static_cast<float>(eps);
     n.mean = mean;
     n.variance = var;
     n.scale = scale;
     n.shift = shift;
-    n.output = im.Output(node->output());
     im.CountHeavy();
     return absl::OkStatus();
   }
@@ -503,25 +488,19 @@ absl::Status ImportFunctional(SegmentImporter& im, Node* node, const std::string
           !ConstOrAttribute(im, node->input(4), &var)) {
         return Refuse("running statistics are not constants");
       }
-      const int src = im.Input(node->input(0));
-      plan::Node& n = im.Emit(OpKind::kBatchNorm, node);
-      n.inputs = {src};
+      plan::Node& n = EmitOneToOne(im, node, OpKind::kBatchNorm);
       n.epsilon = static_cast<float>(eps);
       n.mean = mean;
       n.variance = var;
       n.scale = scale;
       n.shift = shift;
-      n.output = im.Output(node->output());
       im.CountHeavy();
       return absl::OkStatus();
     }
-    const int src = im.Input(node->input(0));
-    plan::Node& n = im.Emit(OpKind::kInstanceNorm, node);
-    n.inputs = {src};
+    plan::Node& n = EmitOneToOne(im, node, OpKind::kInstanceNorm);
     n.epsilon = static_cast<float>(eps);
     n.scale = scale;
     n.shift = shift;
-    n.output = im.Output(node->output());
     im.CountHeavy();
     return absl::OkStatus();
   }
@@ -537,23 +516,17 @@ absl::Status ImportFunctional(SegmentImporter& im, Node* node, const std::string
     for (int i = 2; i < 4; ++i) {
       if (out->dims[i] % in->dims[i] != 0) return Refuse("non-integer scale");
     }
-    const int src = im.Input(node->input(0));
-    plan::Node& n = im.Emit(OpKind::kResample, node);
-    n.inputs = {src};
+    plan::Node& n = EmitOneToOne(im, node, OpKind::kResample);
     n.resample.bilinear = bilinear;
-    n.output = im.Output(node->output());
     im.CountHeavy();
     return absl::OkStatus();
   }
   if (kind == "aten::pixel_shuffle" || kind == "aten::channel_shuffle") {
     int64_t factor = 0;
     if (!ConstInt(node->input(1), &factor) || Rank(im, node->input(0)) != 4) return Refuse("factor");
-    const int src = im.Input(node->input(0));
-    plan::Node& n = im.Emit(kind == "aten::pixel_shuffle" ? OpKind::kPixelShuffle
-                                                          : OpKind::kChannelShuffle, node);
-    n.inputs = {src};
+    plan::Node& n = EmitOneToOne(im, node, kind == "aten::pixel_shuffle" ? OpKind::kPixelShuffle
+                                                          : OpKind::kChannelShuffle);
     n.factor = factor;
-    n.output = im.Output(node->output());
     return absl::OkStatus();
   }
   return Refuse(absl::StrCat("no lowering for ", kind));
