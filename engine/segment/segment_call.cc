@@ -29,7 +29,8 @@ std::vector<at::Tensor> SegmentRunner::Run(const std::vector<at::Tensor>& inputs
   std::vector<at::Tensor> contiguous;
   std::vector<const float*> in;
   for (size_t i = 0; i < inputs.size(); ++i) {
-    TORCH_CHECK(inputs[i].sizes().vec() == expected[i] && inputs[i].scalar_type() == at::kFloat,
+    TORCH_CHECK(inputs[i].sizes() == c10::IntArrayRef(expected[i]) &&
+                    inputs[i].scalar_type() == at::kFloat,
                 "Kiln segment input ", i, " was compiled for float32 [",
                 absl::StrJoin(expected[i], ","), "], got ", inputs[i].scalar_type(), " ",
                 inputs[i].sizes());
