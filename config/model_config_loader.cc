@@ -80,7 +80,7 @@ class CollectingErrorCollector : public google::protobuf::io::ErrorCollector {
 };
 
 // Appends a warning for every field that is set but that Kiln does not act on,
-// so users are not surprised when, say, their warmup never runs.
+// so users are not surprised when, say, their sequence batcher never runs.
 void WarnUnsupportedFields(const ModelConfig& config,
                            absl::string_view model_name,
                            std::vector<std::string>* warnings) {
@@ -94,7 +94,6 @@ void WarnUnsupportedFields(const ModelConfig& config,
 
   if (config.has_sequence_batching()) unsupported("", "sequence_batching");
   if (config.has_ensemble_scheduling()) unsupported("", "ensemble_scheduling");
-  if (config.model_warmup_size() > 0) unsupported("", "model_warmup");
   if (config.batch_input_size() > 0) unsupported("", "batch_input");
   if (config.batch_output_size() > 0) unsupported("", "batch_output");
   if (config.has_response_cache()) unsupported("", "response_cache");

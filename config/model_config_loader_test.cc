@@ -191,9 +191,9 @@ TEST(ParseModelConfigTest, WarnsAboutFieldsKilnIgnores) {
   EXPECT_THAT(
       loaded->warnings,
       ::testing::UnorderedElementsAre(
-          ignored("", "sequence_batching"), ignored("", "model_warmup"),
-          ignored("", "batch_input"), ignored("", "batch_output"),
-          ignored("", "response_cache"), ignored("", "model_repository_agents"),
+          ignored("", "sequence_batching"), ignored("", "batch_input"),
+          ignored("", "batch_output"), ignored("", "response_cache"),
+          ignored("", "model_repository_agents"),
           ignored("", "model_operations"), ignored("", "cc_model_filenames"),
           ignored("", "optimization.cuda"),
           ignored("", "optimization.execution_accelerators"),
@@ -207,6 +207,32 @@ TEST(ParseModelConfigTest, WarnsAboutFieldsKilnIgnores) {
           ignored("input 'x': ", "optional"),
           ignored("output 'y': ", "reshape"),
           ignored("output 'y': ", "label_filename")));
+}
+
+// Kiln runs warmup samples, so a complete one loads without a warning.
+TEST(LoadModelConfigTest, WarmupLoadsWithoutWarning) {
+  TestTempDir repo;
+  repo.WriteFile("resnet/config.pbtxt", std::string(kTritonResnetConfig) + R"pb(
+    model_warmup {
+      name: "zeros"
+      batch_size: 4
+      count: 2
+      inputs {
+        key: "INPUT__0"
+        value {
+          data_type: TYPE_FP32
+          dims: [ 3, 224, 224 ]
+          zero_data: true
+        }
+      }
+    }
+  )pb");
+  absl::StatusOr<LoadedModelConfig> loaded =
+      LoadModelConfig((repo.path() / "resnet").string(), "resnet");
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_THAT(loaded->warnings, IsEmpty());
+  ASSERT_EQ(loaded->config.model_warmup_size(), 1);
+  EXPECT_EQ(loaded->config.model_warmup(0).batch_size(), 4u);
 }
 
 TEST(ParseModelConfigTest, EnsembleSchedulingIsWarned) {

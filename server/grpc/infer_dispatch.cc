@@ -22,6 +22,27 @@ uint64_t NowMs() {
       .count();
 }
 
+// The request parameters the scheduler reads ("priority", "timeout" in
+// microseconds), as tritonclient sends them: uint64 or int64, not negative.
+absl::StatusOr<uint64_t> UnsignedParameter(
+    const inference::ModelInferRequest& request, const std::string& name) {
+  auto it = request.parameters().find(name);
+  if (it == request.parameters().end()) return 0;
+  const inference::InferParameter& value = it->second;
+  switch (value.parameter_choice_case()) {
+    case inference::InferParameter::kUint64Param:
+      return value.uint64_param();
+    case inference::InferParameter::kInt64Param:
+      if (value.int64_param() >= 0) return value.int64_param();
+      break;
+    default:
+      break;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "model '", request.model_name(), "': request parameter '", name,
+      "' must be a non-negative integer"));
+}
+
 }  // namespace
 
 void DispatchInfer(const ModelRepository& repository,
@@ -47,13 +68,20 @@ void DispatchInfer(const ModelRepository& repository,
   // tensors view its bytes without owning them.
   auto decoded = DecodeInferInputs(*request, config, nullptr);
   if (!decoded.ok()) return fail(decoded.status());
+  auto priority = UnsignedParameter(*request, "priority");
+  if (!priority.ok()) return fail(priority.status());
+  auto timeout_us = UnsignedParameter(*request, "timeout");
+  if (!timeout_us.ok()) return fail(timeout_us.status());
   const Clock::time_point decoded_at = Clock::now();
   const uint64_t batch_size =
       config.max_batch_size() > 0 ? decoded->batch_size : 1;
 
-  absl::Status enqueued = served->Enqueue(
-      std::move(decoded->tensors), decoded->batch_size,
-      [served, request, response, arrival, decoded_at, batch_size,
+  auto job = std::make_unique<InferenceJob>();
+  job->inputs = std::move(decoded->tensors);
+  job->batch_size = static_cast<int64_t>(batch_size);
+  job->priority = *priority;
+  job->timeout_us = *timeout_us;
+  job->done = [served, request, response, arrival, decoded_at, batch_size,
        selected = *std::move(selected),
        done](absl::StatusOr<engine::Outputs> outputs,
              const JobTimings& job) mutable {
@@ -81,12 +109,14 @@ void DispatchInfer(const ModelRepository& repository,
         RequestTimings timings;
         timings.request_ns = NanosSince(arrival, end);
         timings.queue_ns = job.queue_ns;
-        timings.compute_input_ns = NanosSince(arrival, decoded_at);
-        timings.compute_infer_ns = job.compute_ns;
+        timings.compute_input_ns =
+            NanosSince(arrival, decoded_at) + job.compute_input_ns;
+        timings.compute_infer_ns = job.compute_infer_ns;
         timings.compute_output_ns = NanosSince(ran_at, end);
         served->stats().RecordSuccess(batch_size, timings, NowMs());
         done(absl::OkStatus());
-      });
+      };
+  absl::Status enqueued = served->Enqueue(std::move(job));
   if (!enqueued.ok()) fail(enqueued);
 }
 

@@ -48,10 +48,13 @@ struct ModelStatsSnapshot {
 
 class ModelStats {
  public:
-  // A request of `batch_size` items (1 for models without batching) that ran
-  // in its own execution.
+  // A successful request of `batch_size` items (1 for models without
+  // batching); its execution is recorded separately.
   void RecordSuccess(uint64_t batch_size, const RequestTimings& timings,
                      uint64_t now_ms);
+  // One model execution of `batch_size` items (the requests it served).
+  void RecordExecution(uint64_t batch_size, uint64_t compute_input_ns,
+                       uint64_t compute_infer_ns, uint64_t compute_output_ns);
   void RecordFailure(uint64_t request_ns, uint64_t now_ms);
   ModelStatsSnapshot Snapshot() const;
 

@@ -1,13 +1,17 @@
 #include "server/repository/served_model.h"
 
 #include <algorithm>
+#include <chrono>
+#include <filesystem>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "config/engine_options.h"
 #include "engine/op_libraries.h"
 #include "server/log.h"
+#include "server/repository/model_warmup.h"
 
 namespace kiln::server {
 namespace {
@@ -16,6 +20,67 @@ int InstanceCount(const inference::ModelConfig& config) {
   int count = 0;
   for (const auto& group : config.instance_group()) count += group.count();
   return std::max(count, 1);
+}
+
+// "dynamic batching: max batch 32, preferred [8,16], delay 500 us, ..."
+std::string DescribeScheduling(const inference::ModelConfig& config) {
+  if (!config.has_dynamic_batching() || config.max_batch_size() <= 0) {
+    return "no dynamic batching: each request runs alone";
+  }
+  const inference::ModelDynamicBatching& batching = config.dynamic_batching();
+  std::string text = absl::StrCat(
+      "dynamic batching: max batch ", config.max_batch_size(), ", preferred [",
+      absl::StrJoin(batching.preferred_batch_size(), ","), "], delay ",
+      batching.max_queue_delay_microseconds(), " us");
+  if (batching.preserve_ordering()) absl::StrAppend(&text, ", preserve ordering");
+  if (batching.priority_levels() > 0) {
+    absl::StrAppend(&text, ", ", batching.priority_levels(),
+                    " priority levels (default ",
+                    batching.default_priority_level(), ")");
+  }
+  const inference::ModelQueuePolicy& policy = batching.default_queue_policy();
+  if (policy.max_queue_size() > 0) {
+    absl::StrAppend(&text, ", max queue ", policy.max_queue_size());
+  }
+  if (policy.default_timeout_microseconds() > 0) {
+    absl::StrAppend(&text, ", timeout ", policy.default_timeout_microseconds(),
+                    " us (",
+                    policy.timeout_action() == inference::ModelQueuePolicy::DELAY
+                        ? "DELAY"
+                        : "REJECT",
+                    ")");
+  }
+  return text;
+}
+
+// Runs the config's model_warmup samples on the engine (which compiles the
+// plans for their shapes). Any failure fails the load, as in Triton.
+absl::Status RunWarmup(const ServedModel::Options& options,
+                       const std::string& label, engine::Model& model) {
+  if (options.config.model_warmup_size() == 0) return absl::OkStatus();
+  const std::string model_dir =
+      std::filesystem::path(options.model_path).parent_path().parent_path();
+  auto samples = MakeWarmupSamples(options.config, model_dir);
+  if (!samples.ok()) return samples.status();
+  for (const WarmupSample& sample : *samples) {
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < sample.count; ++i) {
+      auto outputs = model.Run(sample.inputs);
+      if (!outputs.ok()) {
+        return absl::Status(
+            outputs.status().code(),
+            absl::StrCat("model ", label, ": warmup '", sample.name, "' run ",
+                         i + 1, " of ", sample.count, " failed: ",
+                         outputs.status().message()));
+      }
+    }
+    LogInfo(absl::StrFormat(
+        "model %s: warmup '%s' (batch %d, %d run(s)) took %.3f s", label,
+        sample.name, sample.batch_size, sample.count,
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count()));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -62,7 +127,9 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ServedModel::Load(
   LogInfo(absl::StrCat("loading model ", label, " from ", options.model_path,
                        " (", instances, " instance(s), ",
                        engine_options.intra_op_threads,
-                       " intra-op thread(s) each); engine options: ",
+                       " intra-op thread(s) each; ",
+                       DescribeScheduling(options.config),
+                       "); engine options: ",
                        config::DescribeEngineOptions(*resolved)));
   static const bool libraries_logged = [] {
     for (const std::string& line : engine::LoadOperatorLibraries()) LogInfo(line);
@@ -85,19 +152,32 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ServedModel::Load(
     LogWarning(absl::StrCat("model ", label, ": a graph pass failed (", report.pass_error,
                             "); plans are built from the graph as loaded"));
   }
+  if (auto warmed = RunWarmup(options, label, **model); !warmed.ok()) {
+    return warmed;
+  }
   std::shared_ptr<ServedModel> served(
       new ServedModel(options, *std::move(model)));
 
-  InstancePool::Options pool_options;
-  pool_options.instance_count = instances;
-  pool_options.label = label;
+  ModelScheduler::Options scheduler_options;
+  scheduler_options.instance_count = instances;
+  scheduler_options.label = label;
+  scheduler_options.batching = BatchPolicyFromConfig(options.config);
+  scheduler_options.queue = QueueOptionsFromConfig(options.config);
+  scheduler_options.preserve_ordering =
+      options.config.dynamic_batching().preserve_ordering();
+  ModelStats* stats = &served->stats_;
+  scheduler_options.on_execution = [stats](const ExecutionRecord& record) {
+    stats->RecordExecution(record.batch_size, record.compute_input_ns,
+                           record.compute_infer_ns, record.compute_output_ns);
+  };
   engine::Model* engine_model = served->model_.get();
-  auto pool = InstancePool::Create(
-      pool_options, [engine_model](const std::vector<engine::Tensor>& inputs) {
+  auto scheduler = ModelScheduler::Create(
+      std::move(scheduler_options),
+      [engine_model](const std::vector<engine::Tensor>& inputs) {
         return engine_model->Run(inputs);
       });
-  if (!pool.ok()) return pool.status();
-  served->pool_ = *std::move(pool);
+  if (!scheduler.ok()) return scheduler.status();
+  served->scheduler_ = *std::move(scheduler);
   LogInfo(absl::StrFormat("model %s is READY (loaded in %.2f s, %s)", label,
                           report.load_seconds,
                           report.frozen ? "frozen" : "not frozen"));
@@ -109,20 +189,12 @@ ServedModel::ServedModel(Options options, std::unique_ptr<engine::Model> model)
 
 ServedModel::~ServedModel() { Shutdown(); }
 
-absl::Status ServedModel::Enqueue(
-    std::vector<engine::Tensor> inputs, int64_t batch_size,
-    std::function<void(absl::StatusOr<engine::Outputs>, const JobTimings&)>
-        done) {
-  auto job = std::make_unique<InferenceJob>();
-  job->inputs = std::move(inputs);
-  job->batch_size = batch_size;
-  job->enqueue_time = std::chrono::steady_clock::now();
-  job->done = std::move(done);
-  return pool_->Enqueue(std::move(job));
+absl::Status ServedModel::Enqueue(std::unique_ptr<InferenceJob> job) {
+  return scheduler_->Enqueue(std::move(job));
 }
 
 void ServedModel::Shutdown() {
-  if (pool_ != nullptr) pool_->Shutdown();
+  if (scheduler_ != nullptr) scheduler_->Shutdown();
 }
 
 }  // namespace kiln::server

@@ -17,7 +17,7 @@
 #include "engine/model.h"
 #include "proto/model_config.pb.h"
 #include "server/repository/model_stats.h"
-#include "server/scheduler/instance_pool.h"
+#include "server/scheduler/model_scheduler.h"
 
 namespace kiln::server {
 
@@ -50,16 +50,14 @@ class ServedModel {
     return model_->load_report();
   }
 
-  // Schedules one request's inputs (config input order). `done` runs on an
-  // instance thread with the model's outputs; it is not called when Enqueue
-  // returns an error (Unavailable while unloading).
-  absl::Status Enqueue(
-      std::vector<engine::Tensor> inputs, int64_t batch_size,
-      std::function<void(absl::StatusOr<engine::Outputs>, const JobTimings&)>
-          done);
+  // Schedules one request (job->inputs in config input order, batch_size
+  // items, 1 for models without batching). `done` runs on an instance thread
+  // with the request's outputs; it is not called when Enqueue returns an
+  // error (Unavailable while unloading or when the queue is full).
+  absl::Status Enqueue(std::unique_ptr<InferenceJob> job);
 
   // Requests queued and not yet picked up by an instance.
-  size_t pending() const { return pool_->pending(); }
+  size_t pending() const { return scheduler_->pending(); }
 
   void Shutdown();
 
@@ -68,7 +66,7 @@ class ServedModel {
 
   const Options options_;
   std::unique_ptr<engine::Model> model_;
-  std::unique_ptr<InstancePool> pool_;
+  std::unique_ptr<ModelScheduler> scheduler_;
   ModelStats stats_;
 };
 
