@@ -37,7 +37,6 @@ constexpr absl::string_view kKnownKilnKeys[] = {
 
 constexpr absl::string_view kFromParameter = "parameter";
 constexpr absl::string_view kFromEnvironment = "environment";
-constexpr absl::string_view kFromDefault = "default";
 
 // A value as given, with where it came from, so an error can say both.
 struct Raw {

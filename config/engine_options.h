@@ -55,6 +55,9 @@ struct EngineOptions {
   std::map<std::string, std::string> sources;
 };
 
+// The `sources` value of a field nobody set.
+inline constexpr char kFromDefault[] = "default";
+
 // Resolves the engine options of one model from `config.parameters()`, then
 // `getenv` (consulted only for the KILN_* names; passed in so tests do not
 // touch the real environment), then the defaults.

@@ -119,6 +119,24 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ServedModel::Load(
   engine_options.accuracy_check = resolved->accuracy_check;
   engine_options.plan_cache_size = resolved->plan_cache_size;
   engine_options.batch_buckets = resolved->batch_buckets;
+  // The batcher forms batches of any size up to max_batch_size: unless the
+  // user chose buckets, bound the number of plans (each a compile) with the
+  // default buckets, and keep them all in the plan cache.
+  const bool batching = options.config.has_dynamic_batching() &&
+                        options.config.max_batch_size() > 0;
+  if (batching && resolved->batch_buckets.empty() &&
+      resolved->sources["batch_buckets"] == config::kFromDefault) {
+    engine_options.batch_buckets =
+        DefaultBatchBuckets(options.config.max_batch_size());
+    resolved->sources["batch_buckets"] = "dynamic batching default";
+    resolved->batch_buckets = engine_options.batch_buckets;
+    if (resolved->sources["plan_cache_size"] == config::kFromDefault) {
+      engine_options.plan_cache_size = std::max<int64_t>(
+          engine_options.plan_cache_size,
+          static_cast<int64_t>(engine_options.batch_buckets.size()) + 4);
+      resolved->plan_cache_size = engine_options.plan_cache_size;
+    }
+  }
   engine_options.log = [](const std::string& line) { LogInfo(line); };
   for (const auto& input : options.config.input()) {
     engine_options.input_names.push_back(input.name());

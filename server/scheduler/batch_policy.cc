@@ -23,6 +23,17 @@ BatchPolicy BatchPolicyFromConfig(const inference::ModelConfig& config) {
   return policy;
 }
 
+std::vector<int64_t> DefaultBatchBuckets(int64_t max_batch_size) {
+  std::vector<int64_t> buckets;
+  for (int64_t power = 1; power < max_batch_size; power *= 2) {
+    buckets.push_back(power);
+    // The midpoint between this power and the next one.
+    if (power >= 2 && power + power / 2 < max_batch_size) buckets.push_back(power + power / 2);
+  }
+  if (max_batch_size >= 1) buckets.push_back(max_batch_size);
+  return buckets;
+}
+
 BatchDecision DecideBatch(const std::vector<PendingRequest>& queue, int64_t now_ns,
                           const BatchPolicy& policy, int64_t closest_timeout_ns) {
   BatchDecision decision;

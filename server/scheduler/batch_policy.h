@@ -37,6 +37,14 @@ struct BatchPolicy {
 // `dynamic_batching` (or with max_batch_size 0) runs each request alone.
 BatchPolicy BatchPolicyFromConfig(const inference::ModelConfig& config);
 
+// The batch sizes the engine builds plans for when a batching model does not
+// choose its own (KILN_BATCH_BUCKETS): 1, 2, 3, 4, 6, 8, 12, 16, 24, ... up
+// to and including max_batch_size. A batch is zero-padded up to the next
+// one, so at most a third of a batch is padding while the plan count grows
+// with log(max_batch_size), not with every size the batcher forms. Padding
+// is safe where batching is: the rows of a batched model are independent.
+std::vector<int64_t> DefaultBatchBuckets(int64_t max_batch_size);
+
 // What the scheduler knows of one queued request.
 struct PendingRequest {
   int64_t batch_size = 1;

@@ -139,6 +139,20 @@ TEST(BatchPolicyTest, ARequestDeadlineBeforeTheDelayShortensTheWait) {
   EXPECT_EQ(d.wake_at_ns, 1000 * kUs);
 }
 
+TEST(BatchPolicyTest, DefaultBucketsGrowByAtMostAHalf) {
+  EXPECT_EQ(DefaultBatchBuckets(1), (std::vector<int64_t>{1}));
+  EXPECT_EQ(DefaultBatchBuckets(8), (std::vector<int64_t>{1, 2, 3, 4, 6, 8}));
+  EXPECT_EQ(DefaultBatchBuckets(32),
+            (std::vector<int64_t>{1, 2, 3, 4, 6, 8, 12, 16, 24, 32}));
+  EXPECT_EQ(DefaultBatchBuckets(20), (std::vector<int64_t>{1, 2, 3, 4, 6, 8, 12, 16, 20}));
+  const std::vector<int64_t> buckets = DefaultBatchBuckets(64);
+  for (size_t i = 2; i < buckets.size(); ++i) {
+    EXPECT_LE(buckets[i] * 2, buckets[i - 1] * 3) << buckets[i];
+  }
+  EXPECT_EQ(buckets.back(), 64);
+  EXPECT_LE(buckets.size(), 12u);
+}
+
 TEST(BatchPolicyTest, PolicyFromConfig) {
   inference::ModelConfig config;
   config.set_max_batch_size(16);
