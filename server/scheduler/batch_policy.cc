@@ -34,6 +34,31 @@ std::vector<int64_t> DefaultBatchBuckets(int64_t max_batch_size) {
   return buckets;
 }
 
+namespace {
+
+// The longest prefix of the first `count` requests whose items add up to a
+// plan batch size; `count` itself when there are no plan sizes or no prefix
+// fits one (a request is never split).
+size_t CutToPlanSize(const std::vector<PendingRequest>& queue, size_t count,
+                     const std::vector<int64_t>& plan_sizes, int64_t* batch_size) {
+  if (plan_sizes.empty()) return count;
+  int64_t total = 0;
+  size_t best = 0;
+  int64_t best_total = 0;
+  for (size_t i = 0; i < count; ++i) {
+    total += queue[i].batch_size;
+    if (std::binary_search(plan_sizes.begin(), plan_sizes.end(), total)) {
+      best = i + 1;
+      best_total = total;
+    }
+  }
+  if (best == 0) return count;
+  *batch_size = best_total;
+  return best;
+}
+
+}  // namespace
+
 BatchDecision DecideBatch(const std::vector<PendingRequest>& queue, int64_t now_ns,
                           const BatchPolicy& policy, int64_t closest_timeout_ns) {
   BatchDecision decision;
@@ -90,8 +115,9 @@ BatchDecision DecideBatch(const std::vector<PendingRequest>& queue, int64_t now_
   }
   if (cannot_grow || pending >= max_preferred || delay_exceeded ||
       policy.max_queue_delay_ns == 0) {
-    decision.request_count = count;
     decision.batch_size = pending;
+    decision.request_count =
+        CutToPlanSize(queue, count, policy.plan_batch_sizes, &decision.batch_size);
     return decision;
   }
   decision.wake_at_ns = oldest_ns + policy.max_queue_delay_ns;

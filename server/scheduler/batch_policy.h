@@ -8,7 +8,9 @@
 // largest preferred size seen; a batch that cannot grow (full, or stopped by
 // a shape change or the largest preferred size) is sent; a delay of zero or a
 // delay exceeded sends what is pending; otherwise wait for the rest of the
-// delay or the nearest request timeout, whichever comes first.
+// delay or the nearest request timeout, whichever comes first. Kiln's one
+// addition: with plan_batch_sizes set, a batch sent for any reason but a
+// preferred size is cut back to the largest plan size it makes exactly.
 //
 // Thread safety: pure functions.
 #ifndef KILN_SERVER_SCHEDULER_BATCH_POLICY_H_
@@ -31,6 +33,13 @@ struct BatchPolicy {
   // the delay) sends.
   std::vector<int64_t> preferred_batch_sizes;
   int64_t max_queue_delay_ns = 0;
+  // The batch sizes the engine has plans for (its batch buckets), sorted;
+  // empty: any size. A batch sent because of the delay, a full queue or a
+  // shape change stops at the largest of these sizes it can make exactly,
+  // and the requests after it wait for the next batch: a batch between two
+  // plan sizes would otherwise be zero-padded up to the next one, computing
+  // rows nobody asked for (up to a third of the batch).
+  std::vector<int64_t> plan_batch_sizes;
 };
 
 // The policy a validated model config asks for. A model without

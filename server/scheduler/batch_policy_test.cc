@@ -139,6 +139,28 @@ TEST(BatchPolicyTest, ARequestDeadlineBeforeTheDelayShortensTheWait) {
   EXPECT_EQ(d.wake_at_ns, 1000 * kUs);
 }
 
+TEST(BatchPolicyTest, PlanSizesCutABatchBackToTheLargestSizeItMakesExactly) {
+  BatchPolicy policy = Dynamic(16, {}, 100);
+  policy.plan_batch_sizes = {1, 2, 3, 4, 6, 8};
+  // Delay exceeded with 5 single-item requests: 4 go now, 1 waits.
+  BatchDecision d = DecideBatch(Queue({1, 1, 1, 1, 1}), 1000 * kUs, policy);
+  EXPECT_EQ(d.request_count, 4u);
+  EXPECT_EQ(d.batch_size, 4);
+  // Items count, and a request is never split: 2 + 3 = 5 is no plan size,
+  // 2 is.
+  d = DecideBatch(Queue({2, 3}), 1000 * kUs, policy);
+  EXPECT_EQ(d.request_count, 1u);
+  EXPECT_EQ(d.batch_size, 2);
+  // No prefix makes a plan size: sent as is (the engine pads it).
+  d = DecideBatch(Queue({5}), 1000 * kUs, policy);
+  EXPECT_EQ(d.request_count, 1u);
+  EXPECT_EQ(d.batch_size, 5);
+  // A preferred size the user chose is never cut.
+  policy.preferred_batch_sizes = {5};
+  d = DecideBatch(Queue({1, 1, 1, 1, 1}), 10 * kUs, policy);
+  EXPECT_EQ(d.batch_size, 5);
+}
+
 TEST(BatchPolicyTest, DefaultBucketsGrowByAtMostAHalf) {
   EXPECT_EQ(DefaultBatchBuckets(1), (std::vector<int64_t>{1}));
   EXPECT_EQ(DefaultBatchBuckets(8), (std::vector<int64_t>{1, 2, 3, 4, 6, 8}));
