@@ -401,6 +401,22 @@ def warm_up(args, server: Server, variant: str, concurrency: int, input_dir: str
         f.write("$ " + " ".join(shlex.quote(c) for c in cmd) + f"\n{out}{err}\n(rc {rc})\n")
 
 
+# variant -> kiln-grpc-floor's figures (measured on the mlp variant at c=1).
+GRPC_FLOOR: Dict[str, dict] = {}
+
+
+def measure_grpc_floor(args, server: "Server") -> dict:
+    """A no-op RPC (ServerLive) beside ModelInfer, one C++ client, one request
+    at a time: the transport floor every server on this machine pays."""
+    spec = MODELS["mlp"]
+    tool = os.path.join(os.path.dirname(args.server), "kiln-grpc-floor")
+    cmd = [tool, "--url", server.url, "--model", "mlp",
+           "--input", f"{spec.input_name}:1x" + "x".join(map(str, spec.input_dims))]
+    rc, out, err = run(cmd, args.timeout)
+    found = last_json_object(out) if rc == 0 else None
+    return found or {"error": tail_reason(rc, out + err)}
+
+
 def bench_variant(args, variant: str, concurrencies: List[int], input_dir: str) -> Dict[int, dict]:
     """{concurrency: {"runs": [point, ...]} or {"error"}}."""
     logs = os.path.join(args.work_dir, "logs")
@@ -431,6 +447,8 @@ def bench_variant(args, variant: str, concurrencies: List[int], input_dir: str) 
                     f"{point.get('p50', float('nan')):.0f} µs, p99 {point.get('p99', float('nan')):.0f} µs"
                     + (f", avg batch {point['avg_batch']:.2f}" if point.get("avg_batch") else ""))
             results[c] = {"runs": runs}
+            if c == 1 and variant == "mlp":
+                GRPC_FLOOR[variant] = measure_grpc_floor(args, server)
             if server.proc.poll() is not None:
                 why = f"kiln-server exited with {server.proc.returncode}: {server.log_tail()}"
                 for rest in concurrencies[concurrencies.index(c) + 1:]:
@@ -697,8 +715,18 @@ def target_checks(names, variants, concurrencies, engine, served) -> List[str]:
         if p.get("p50") and isinstance(eng1.get("median_ms"), (int, float)):
             inproc = eng1["median_ms"] * 1e3
             overhead = p["p50"] - inproc
-            out.append(f"{verdict(overhead <= GRPC_OVERHEAD_US)} — {title}: {fmt_num(p['p50'])} − "
-                       f"{fmt_num(inproc)} = **{overhead:.0f} µs**")
+            line = (f"{verdict(overhead <= GRPC_OVERHEAD_US)} — {title}: {fmt_num(p['p50'])} − "
+                    f"{fmt_num(inproc)} = **{overhead:.0f} µs**")
+            floor = GRPC_FLOOR.get("mlp", {})
+            if "live_p50_us" in floor:
+                line += (f". Transport floor on this machine (kiln-grpc-floor, one C++ client, one "
+                         f"request at a time): a no-op RPC (ServerLive) p50 "
+                         f"{floor['live_p50_us']:.0f} µs, ModelInfer on mlp p50 "
+                         f"{floor['infer_p50_us']:.0f} µs: the inference path adds "
+                         f"{floor['infer_p50_us'] - floor['live_p50_us']:.0f} µs above the floor")
+            elif floor.get("error"):
+                line += f" (transport floor not measured: {floor['error']})"
+            out.append(line)
         else:
             out.append(f"n/a — {title}: {p.get('error') or eng1.get('error') or 'no p50'}")
     return out
