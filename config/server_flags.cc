@@ -1,6 +1,7 @@
 #include "config/server_flags.h"
 
 #include <climits>
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -11,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 
 namespace kiln::config {
@@ -137,6 +139,35 @@ FlagSpec RepeatedFlag(absl::string_view name, absl::string_view hint,
           }};
 }
 
+// Metrics flags.
+std::string ShowDoubles(const std::vector<double>& values) {
+  std::string text;
+  for (double v : values) {
+    if (!text.empty()) text += ',';
+    absl::StrAppend(&text, v);
+  }
+  return text;
+}
+
+// "0.001,0.01,0.1": finite, positive, strictly increasing.
+absl::Status SetLatencyBuckets(absl::string_view value, ServerFlags* f) {
+  constexpr absl::string_view kName = "metrics-latency-buckets-seconds";
+  constexpr absl::string_view kExpected =
+      "a comma-separated list of increasing positive numbers of seconds";
+  std::vector<double> bounds;
+  for (absl::string_view item : absl::StrSplit(value, ',')) {
+    double bound = 0;
+    if (item.empty() || absl::ascii_isspace(item.front()) ||
+        absl::ascii_isspace(item.back()) || !absl::SimpleAtod(item, &bound) ||
+        !std::isfinite(bound) || bound <= 0 || (!bounds.empty() && bound <= bounds.back())) {
+      return BadValue(kName, kExpected, value);
+    }
+    bounds.push_back(bound);
+  }
+  f->metrics_latency_buckets_seconds = std::move(bounds);
+  return absl::OkStatus();
+}
+
 const std::vector<FlagSpec>& Flags() {
   static const std::vector<FlagSpec>* const flags = new std::vector<FlagSpec>{
       RepeatedFlag("model-repository", "<path>",
@@ -186,6 +217,24 @@ const std::vector<FlagSpec>& Flags() {
                  &ServerFlags::grpc_address),
       StringFlag("http-address", "<address>", "Address HTTP listens on.",
                  &ServerFlags::http_address),
+      IntFlag("http-thread-count", "<n>",
+              "HTTP worker threads; each serves one connection at a time.",
+              &ServerFlags::http_thread_count, 1, INT_MAX),
+      IntFlag("http-max-input-size", "<bytes>",
+              "Largest JSON part of an HTTP request (binary tensors not "
+              "counted); larger ones get 413.",
+              &ServerFlags::http_max_input_size, 1, INT_MAX),
+      StringFlag("metrics-address", "<address>",
+                 "Address the metrics endpoint listens on.",
+                 &ServerFlags::metrics_address),
+      {"metrics-latency-buckets-seconds", "<s1,s2,...>",
+       "Upper bounds in seconds of the kiln_*_duration_seconds latency "
+       "histograms, increasing.",
+       false,
+       [](const ServerFlags& f) {
+         return ShowDoubles(f.metrics_latency_buckets_seconds);
+       },
+       SetLatencyBuckets},
       IntFlag("log-verbose", "<level>", "Verbose logging level; 0 = off.",
               &ServerFlags::log_verbose, 0, INT_MAX),
       IntFlag("exit-timeout-secs", "<seconds>",

@@ -40,6 +40,22 @@ struct ServerFlags {
   // --grpc-address, --http-address: the interfaces to listen on.
   std::string grpc_address = "0.0.0.0";
   std::string http_address = "0.0.0.0";
+  // HTTP/REST (on --http-port):
+  // --http-thread-count: worker threads; each serves one connection at a
+  // time (cpp-httplib's model), so this bounds the connections served at
+  // once. Higher than tritonserver's 8, whose event loop multiplexes them.
+  int http_thread_count = 32;
+  // --http-max-input-size: the largest JSON part of a request in bytes (the
+  // whole body when it carries no binary tensors), as tritonserver's.
+  int http_max_input_size = 64 << 20;
+  // Metrics (Prometheus on --metrics-port):
+  // --metrics-address: the interface the metrics endpoint listens on.
+  std::string metrics_address = "0.0.0.0";
+  // --metrics-latency-buckets-seconds=0.0001,0.00025,...: upper bounds of the
+  // kiln_*_duration_seconds latency histograms, strictly increasing.
+  std::vector<double> metrics_latency_buckets_seconds = {
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+      0.1,    0.25,    0.5,    1,     2.5,    5,     10,   30};
   // --log-verbose=N: 0 = info only; higher is chattier.
   int log_verbose = 0;
   // --exit-timeout-secs: how long shutdown waits for in-flight requests.

@@ -225,5 +225,67 @@ TEST(ServerFlagsUsageTest, ListsEveryFlagWithDefault) {
             HasSubstr("--intra-op-threads"), HasSubstr("--help")));
 }
 
+// ---- Metrics flags (--metrics-address, --metrics-latency-buckets-seconds).
+
+TEST(ParseServerFlagsTest, MetricsDefaults) {
+  absl::StatusOr<ServerFlags> flags = Parse({"--model-repository=/m"});
+  ASSERT_TRUE(flags.ok()) << flags.status();
+  EXPECT_EQ(flags->metrics_address, "0.0.0.0");
+  const std::vector<double>& buckets = flags->metrics_latency_buckets_seconds;
+  ASSERT_GE(buckets.size(), 10u);
+  EXPECT_DOUBLE_EQ(buckets.front(), 0.0001);  // 100 us
+  EXPECT_DOUBLE_EQ(buckets.back(), 30);
+  for (size_t i = 1; i < buckets.size(); ++i) EXPECT_LT(buckets[i - 1], buckets[i]);
+}
+
+TEST(ParseServerFlagsTest, MetricsAddressAndBuckets) {
+  absl::StatusOr<ServerFlags> flags =
+      Parse({"--model-repository=/m", "--metrics-address=127.0.0.1",
+             "--metrics-latency-buckets-seconds=0.0005,0.001,1e-2,2"});
+  ASSERT_TRUE(flags.ok()) << flags.status();
+  EXPECT_EQ(flags->metrics_address, "127.0.0.1");
+  EXPECT_THAT(flags->metrics_latency_buckets_seconds, ElementsAre(0.0005, 0.001, 0.01, 2));
+}
+
+TEST(ParseServerFlagsTest, BadLatencyBucketsAreRefused) {
+  const std::string expected =
+      "expected a comma-separated list of increasing positive numbers of seconds";
+  for (const char* value : {"", "0.1,", "0.1,0.1", "0.2,0.1", "0,1", "-1", "abc", "0.1, 0.2",
+                            "inf", "nan"}) {
+    EXPECT_THAT(Error({"--model-repository=/m",
+                       std::string("--metrics-latency-buckets-seconds=") + value}),
+                AllOf(HasSubstr("--metrics-latency-buckets-seconds"), HasSubstr(expected)))
+        << value;
+  }
+  EXPECT_THAT(ServerFlagsUsage(), AllOf(HasSubstr("--metrics-address=<address>"),
+                                        HasSubstr("--metrics-latency-buckets-seconds"),
+                                        HasSubstr("0.0001,0.00025,0.0005")));
+}
+
+// ---- HTTP flags (--http-thread-count, --http-max-input-size).
+
+TEST(ParseServerFlagsTest, HttpDefaultsAndValues) {
+  absl::StatusOr<ServerFlags> flags = Parse({"--model-repository=/m"});
+  ASSERT_TRUE(flags.ok()) << flags.status();
+  EXPECT_EQ(flags->http_thread_count, 32);
+  EXPECT_EQ(flags->http_max_input_size, 64 << 20);
+  flags = Parse({"--model-repository=/m", "--http-thread-count=4",
+                 "--http-max-input-size", "1000"});
+  ASSERT_TRUE(flags.ok()) << flags.status();
+  EXPECT_EQ(flags->http_thread_count, 4);
+  EXPECT_EQ(flags->http_max_input_size, 1000);
+}
+
+TEST(ParseServerFlagsTest, BadHttpFlagsAreRefused) {
+  EXPECT_EQ(Error({"--model-repository=/m", "--http-thread-count=0"}),
+            "--http-thread-count: expected an integer >= 1, got '0'");
+  EXPECT_EQ(Error({"--model-repository=/m", "--http-max-input-size=-5"}),
+            "--http-max-input-size: expected an integer >= 1, got '-5'");
+  EXPECT_THAT(ServerFlagsUsage(),
+              AllOf(HasSubstr("--http-thread-count=<n>"),
+                    HasSubstr("--http-max-input-size=<bytes>"),
+                    HasSubstr("(default: 67108864)")));
+}
+
 }  // namespace
 }  // namespace kiln::config

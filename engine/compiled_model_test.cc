@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <thread>
 
 #include "engine/model.h"
@@ -44,7 +45,8 @@ double RelativeError(const std::vector<float>& a, const std::vector<float>& b) {
 }
 
 std::unique_ptr<Model> LoadResnet18(int level, PrecisionPolicy precision, int cache_size = 16,
-                                    std::vector<int64_t> buckets = {}) {
+                                    std::vector<int64_t> buckets = {},
+                                    std::function<void(double)> on_plan_built = {}) {
   const std::string path = TestRepo() + "/resnet18/1/model.pt";
   if (!std::filesystem::exists(path)) return nullptr;
   ModelOptions options;
@@ -53,6 +55,7 @@ std::unique_ptr<Model> LoadResnet18(int level, PrecisionPolicy precision, int ca
   options.plan_cache_size = cache_size;
   options.batch_buckets = std::move(buckets);
   options.intra_op_threads = 1;
+  options.on_plan_built = std::move(on_plan_built);
   auto model = Model::Load(path, options);
   EXPECT_TRUE(model.ok()) << model.status();
   return model.ok() ? *std::move(model) : nullptr;
@@ -60,7 +63,9 @@ std::unique_ptr<Model> LoadResnet18(int level, PrecisionPolicy precision, int ca
 
 TEST(CompiledModel, Fp32PlanMatchesTheReferenceAndIsReused) {
   auto reference = LoadResnet18(1, PrecisionPolicy::kFp32);
-  auto compiled = LoadResnet18(2, PrecisionPolicy::kFp32);
+  std::vector<double> build_seconds;
+  auto compiled = LoadResnet18(2, PrecisionPolicy::kFp32, 16, {},
+                               [&](double seconds) { build_seconds.push_back(seconds); });
   ASSERT_NE(reference, nullptr) << "KILN_TEST_REPO must hold resnet18";
   ASSERT_NE(compiled, nullptr);
   const Tensor input = Image(1, 64, 0.3f);
@@ -77,6 +82,13 @@ TEST(CompiledModel, Fp32PlanMatchesTheReferenceAndIsReused) {
   EXPECT_EQ(stats.plan_cache_misses, 1u);
   EXPECT_EQ(stats.plan_cache_hits, 2u);
   EXPECT_EQ(stats.accuracy_checks_passed, 1u);
+  EXPECT_EQ(stats.accuracy_checks_fp32_passed, 1u);
+  EXPECT_EQ(stats.accuracy_checks_fp32_failed, 0u);
+  EXPECT_EQ(stats.accuracy_checks_bf16_passed + stats.accuracy_checks_bf16_failed, 0u);
+  // The compile-time callback saw the one build, as long as run_stats says.
+  ASSERT_EQ(build_seconds.size(), 1u);
+  EXPECT_GT(build_seconds[0], 0);
+  EXPECT_NEAR(build_seconds[0], stats.plan_build_ns / 1e9, 1e-3);
   EXPECT_EQ(stats.reference_fallbacks, 0u);
   EXPECT_EQ(stats.nodes_left_to_torchscript, 0u);
   EXPECT_GT(stats.worst_cosine, 0.99999);

@@ -122,6 +122,7 @@ absl::StatusOr<std::shared_ptr<KeyPlan>> BuildKeyPlan(
         continue;
       }
       key_plan->final_check = Compare(reference, plan_outputs, tolerance);
+      key_plan->checks.push_back({precision, key_plan->final_check.passed});
       if (!key_plan->final_check.passed) {
         key_plan->attempts.push_back(absl::StrCat(plan::PlanPrecisionName(precision), ": ",
                                                   key_plan->final_check.Summary()));

@@ -41,6 +41,13 @@ struct KeyPlan : CachedPlan {
   std::string precision = "none";      // of the plan kept
   AccuracyReport final_check;           // of the plan kept (or the last tried)
   std::vector<std::string> attempts;    // one line per attempt, for logs
+  // One entry per whole-plan accuracy check run, in order (none with the
+  // check off): the precision the attempt was built in and whether it passed.
+  struct Check {
+    plan::PlanPrecision precision;
+    bool passed;
+  };
+  std::vector<Check> checks;
   double build_ms = 0;
   std::vector<c10::IValue> reference_outputs;  // on the triggering input
   // Set when the plan failed at run time on a later request (a shape the

@@ -348,7 +348,15 @@ class TorchModel final : public Model {
         }
       }
       s.nodes_left_to_torchscript = left;
+      for (const KeyPlan::Check& check : plan.checks) {
+        if (check.precision == plan::PlanPrecision::kBf16) {
+          ++(check.passed ? s.accuracy_checks_bf16_passed : s.accuracy_checks_bf16_failed);
+        } else {
+          ++(check.passed ? s.accuracy_checks_fp32_passed : s.accuracy_checks_fp32_failed);
+        }
+      }
     }
+    if (options_.on_plan_built) options_.on_plan_built(plan.build_ms / 1000);
     if (options_.log) {
       options_.log(absl::StrCat(
           options_.label, ": plan for ", signature.ToString(), " built in ",

@@ -56,6 +56,10 @@ struct ModelOptions {
   // Receives one line per plan built (signature, precision, accuracy,
   // timings); may be empty.
   std::function<void(const std::string&)> log;
+  // Called once per plan built (kept or not) with how long the build took,
+  // on the thread that built it; may be empty. For compile-time histograms
+  // (run_stats() has the count and the total).
+  std::function<void(double build_seconds)> on_plan_built;
 };
 
 // One forward() argument (self excluded).
@@ -86,6 +90,13 @@ struct RunStats {
   uint64_t plan_cache_size = 0;
   uint64_t accuracy_checks_passed = 0;  // plan attempts kept
   uint64_t accuracy_checks_failed = 0;  // plan attempts rejected (rebuilt or fell back)
+  // Whole-plan accuracy checks run (reference vs plan on the triggering
+  // input), by the precision the plan was built in and the outcome. A bf16
+  // failure followed by an fp32 pass counts one of each.
+  uint64_t accuracy_checks_bf16_passed = 0;
+  uint64_t accuracy_checks_bf16_failed = 0;
+  uint64_t accuracy_checks_fp32_passed = 0;
+  uint64_t accuracy_checks_fp32_failed = 0;
   uint64_t bf16_plans = 0;           // kept plans by precision
   uint64_t fp32_plans = 0;
   uint64_t reference_fallbacks = 0;  // signatures that run the reference path

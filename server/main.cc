@@ -12,9 +12,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "config/server_flags.h"
+#include "server/frontend/inference_api.h"
 #include "server/grpc/grpc_server.h"
 #include "server/grpc/inference_service.h"
+#include "server/http/http_server.h"
 #include "server/log.h"
+#include "server/metrics/metrics_collector.h"
+#include "server/metrics/metrics_http_server.h"
 #include "server/repository/model_repository.h"
 #include "server/version.h"
 
@@ -82,6 +86,9 @@ int Run(int argc, char** argv) {
   repo_options.repository_paths = flags->model_repositories;
   repo_options.mode = flags->model_control_mode;
   repo_options.intra_op_threads = flags->intra_op_thread_count;
+  // Metrics: histograms are kept only when the endpoint is served.
+  repo_options.histograms = flags->allow_metrics;
+  repo_options.latency_buckets_seconds = flags->metrics_latency_buckets_seconds;
   auto repository = ModelRepository::Create(repo_options);
   if (!repository.ok()) {
     LogError(std::string(repository.status().message()));
@@ -103,7 +110,9 @@ int Run(int argc, char** argv) {
   service_options.server_version = kKilnVersion;
   service_options.strict_readiness = flags->strict_readiness;
   service_options.mode = flags->model_control_mode;
-  InferenceService service(repository->get(), service_options);
+  // One InferenceApi answers both frontends.
+  InferenceApi api(repository->get(), service_options);
+  InferenceService service(&api);
 
   std::unique_ptr<GrpcServer> grpc_server;
   if (flags->allow_grpc) {
@@ -118,13 +127,53 @@ int Run(int argc, char** argv) {
     LogInfo(absl::StrCat("Started GRPCInferenceService at ",
                          flags->grpc_address, ":", grpc_server->port()));
   }
+  // HTTP/REST: KServe v2 REST + Triton's extensions on --http-port.
+  std::unique_ptr<HttpServer> http_server;
   if (flags->allow_http) {
-    LogWarning(absl::StrCat("the HTTP/REST endpoint (port ", flags->http_port,
-                            ") is not available in this version; use gRPC"));
+    HttpServer::Options http_options;
+    http_options.address = flags->http_address;
+    http_options.port = flags->http_port;
+    http_options.thread_count = flags->http_thread_count;
+    http_options.max_input_size = static_cast<size_t>(flags->http_max_input_size);
+    auto started = HttpServer::Start(http_options, &api);
+    if (!started.ok()) {
+      LogError(std::string(started.status().message()));
+      if (grpc_server != nullptr) {
+        grpc_server->Shutdown(std::chrono::system_clock::now());
+      }
+      (*repository)->Shutdown();
+      return 1;
+    }
+    http_server = *std::move(started);
+    LogInfo(absl::StrCat("Started HTTPService at ", flags->http_address, ":",
+                         http_server->port()));
   }
+  // Metrics: Prometheus text on --metrics-address:--metrics-port/metrics.
+  std::unique_ptr<metrics::MetricsCollector> metrics_collector;
+  std::unique_ptr<metrics::MetricsHttpServer> metrics_server;
   if (flags->allow_metrics) {
-    LogWarning(absl::StrCat("the metrics endpoint (port ", flags->metrics_port,
-                            ") is not available in this version"));
+    metrics::MetricsCollector::Options collector_options;
+    collector_options.repository = repository->get();
+    metrics_collector =
+        std::make_unique<metrics::MetricsCollector>(collector_options);
+    metrics::MetricsHttpServer::Options metrics_options;
+    metrics_options.address = flags->metrics_address;
+    metrics_options.port = flags->metrics_port;
+    auto started = metrics::MetricsHttpServer::Start(
+        metrics_options,
+        [collector = metrics_collector.get()] { return collector->Collect(); });
+    if (!started.ok()) {
+      LogError(std::string(started.status().message()));
+      if (grpc_server != nullptr) {
+        grpc_server->Shutdown(std::chrono::system_clock::now());
+      }
+      if (http_server != nullptr) http_server->Shutdown();
+      (*repository)->Shutdown();
+      return 1;
+    }
+    metrics_server = *std::move(started);
+    LogInfo(absl::StrCat("Started Metrics Service at ", flags->metrics_address,
+                         ":", metrics_server->port()));
   }
 
   std::unique_ptr<RepositoryPoller> poller;
@@ -138,12 +187,16 @@ int Run(int argc, char** argv) {
   LogInfo(absl::StrCat("received ", signal_number == SIGINT ? "SIGINT" : "SIGTERM",
                        "; stopping: no new requests, finishing the ones in "
                        "flight (up to ", flags->exit_timeout_secs, " s)"));
-  service.SetShuttingDown();
+  api.SetShuttingDown();
   poller.reset();
   if (grpc_server != nullptr) {
     grpc_server->Shutdown(std::chrono::system_clock::now() +
                           std::chrono::seconds(flags->exit_timeout_secs));
   }
+  // HTTP: requests in flight finish (their models are still loaded).
+  if (http_server != nullptr) http_server->Shutdown();
+  // Metrics: scrapes read the repository, so they stop before it does.
+  if (metrics_server != nullptr) metrics_server->Shutdown();
   (*repository)->Shutdown();
   LogInfo("kiln-server stopped");
   return 0;

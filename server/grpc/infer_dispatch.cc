@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/codec/infer_request_decoder.h"
 #include "server/codec/infer_response_encoder.h"
+#include "server/scheduler/rejection.h"
 
 namespace kiln::server {
 namespace {
@@ -58,8 +59,12 @@ void DispatchInfer(const ModelRepository& repository,
   std::shared_ptr<ServedModel> served = *std::move(model);
   const inference::ModelConfig& config = served->config();
 
+  // Failures before the model runs: Triton's OTHER (an invalid request, a
+  // model being unloaded), or REJECTED when the scheduler's queue is full.
   auto fail = [served, arrival, &done](absl::Status status) {
-    served->stats().RecordFailure(NanosSince(arrival, Clock::now()), NowMs());
+    served->stats().RecordFailure(
+        IsRejected(status) ? FailureReason::kRejected : FailureReason::kOther,
+        NanosSince(arrival, Clock::now()), NowMs());
     done(std::move(status));
   };
   auto selected = SelectOutputs(*request, config);
@@ -96,8 +101,14 @@ void DispatchInfer(const ModelRepository& repository,
                                                 "': ",
                                                 outputs.status().message())));
         if (!matched.ok()) {
-          served->stats().RecordFailure(NanosSince(arrival, Clock::now()),
-                                        NowMs());
+          // A queue timeout is the scheduler's rejection; anything else
+          // failed in the model (an error it raised, outputs that do not
+          // match its config).
+          served->stats().RecordFailure(
+              !outputs.ok() && IsRejected(outputs.status())
+                  ? FailureReason::kRejected
+                  : FailureReason::kBackend,
+              NanosSince(arrival, Clock::now()), NowMs());
           done(matched.status());
           return;
         }

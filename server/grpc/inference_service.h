@@ -1,32 +1,21 @@
-// inference.GRPCInferenceService on gRPC's callback API. Unary handlers that
-// only read repository state answer inline; ModelInfer hands the request to
-// the model's instances and returns, so no gRPC thread waits on a model.
+// inference.GRPCInferenceService on gRPC's callback API, a thin adapter over
+// InferenceApi (server/frontend), which the HTTP endpoint shares. Unary
+// handlers that only read repository state answer inline; ModelInfer hands
+// the request to the model's instances and returns, so no gRPC thread waits
+// on a model.
 #ifndef KILN_SERVER_GRPC_INFERENCE_SERVICE_H_
 #define KILN_SERVER_GRPC_INFERENCE_SERVICE_H_
 
-#include <atomic>
-#include <string>
-
 #include "proto/grpc_service.grpc.pb.h"
-#include "server/repository/model_repository.h"
+#include "server/frontend/inference_api.h"
 
 namespace kiln::server {
-
-struct ServiceOptions {
-  std::string server_name = "kiln";
-  std::string server_version;
-  bool strict_readiness = true;
-  config::ModelControlMode mode = config::ModelControlMode::kNone;
-};
 
 class InferenceService final
     : public inference::GRPCInferenceService::CallbackService {
  public:
-  // `repository` must outlive the service.
-  InferenceService(ModelRepository* repository, ServiceOptions options);
-
-  // From now on ServerReady answers false (shutdown has begun).
-  void SetShuttingDown() { shutting_down_ = true; }
+  // `api` must outlive the service.
+  explicit InferenceService(InferenceApi* api);
 
   grpc::ServerUnaryReactor* ServerLive(
       grpc::CallbackServerContext* context,
@@ -77,13 +66,7 @@ class InferenceService final
       inference::RepositoryModelUnloadResponse* response) override;
 
  private:
-  // Load and unload are allowed in explicit mode only, as in tritonserver.
-  absl::Status CheckExplicitMode(const std::string& action,
-                                 const std::string& model) const;
-
-  ModelRepository* const repository_;
-  const ServiceOptions options_;
-  std::atomic<bool> shutting_down_{false};
+  InferenceApi* const api_;
 };
 
 }  // namespace kiln::server

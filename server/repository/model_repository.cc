@@ -191,6 +191,8 @@ absl::Status ModelRepository::LoadModelLocked(const std::string& name) {
     served.config = model_config;
     served.model_path = config::ModelFilePath(*dir, version, model_config);
     served.intra_op_threads = options_.intra_op_threads;
+    served.histograms = options_.histograms;
+    served.latency_buckets_seconds = options_.latency_buckets_seconds;
     auto model = ServedModel::Load(served);
     if (model.ok()) {
       fresh[version] = *std::move(model);

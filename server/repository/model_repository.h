@@ -43,6 +43,9 @@ class ModelRepository {
     std::vector<std::string> repository_paths;
     config::ModelControlMode mode = config::ModelControlMode::kNone;
     int intra_op_threads = 0;
+    // Each model keeps the metrics histograms (ServedModel::Options).
+    bool histograms = false;
+    std::vector<double> latency_buckets_seconds;
   };
 
   // InvalidArgument/NotFound when a repository path is not a directory.

@@ -87,8 +87,18 @@ absl::Status RunWarmup(const ServedModel::Options& options,
 
 absl::StatusOr<std::shared_ptr<ServedModel>> ServedModel::Load(
     const Options& options) {
+  const auto load_start = std::chrono::steady_clock::now();
   const std::string label =
       absl::StrCat("'", options.name, "' version ", options.version);
+  ModelStats::Options stats_options;
+  stats_options.max_batch_size = options.config.max_batch_size();
+  stats_options.histograms = options.histograms;
+  stats_options.latency_buckets_seconds = options.latency_buckets_seconds;
+  auto stats = ModelStats::Create(stats_options);
+  if (!stats.ok()) {
+    return absl::Status(stats.status().code(),
+                        absl::StrCat("model ", label, ": ", stats.status().message()));
+  }
   const int instances = InstanceCount(options.config);
   const int cores =
       static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -138,6 +148,12 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ServedModel::Load(
     }
   }
   engine_options.log = [](const std::string& line) { LogInfo(line); };
+  // Warmup builds count too: the stats outlive the engine model (declared
+  // before it here and in ServedModel).
+  ModelStats* stats_sink = stats->get();
+  engine_options.on_plan_built = [stats_sink](double seconds) {
+    stats_sink->RecordPlanBuild(static_cast<uint64_t>(seconds * 1e9));
+  };
   for (const auto& input : options.config.input()) {
     engine_options.input_names.push_back(input.name());
   }
@@ -174,19 +190,20 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ServedModel::Load(
     return warmed;
   }
   std::shared_ptr<ServedModel> served(
-      new ServedModel(options, *std::move(model)));
+      new ServedModel(options, *std::move(stats), *std::move(model)));
 
   ModelScheduler::Options scheduler_options;
   scheduler_options.instance_count = instances;
   scheduler_options.label = label;
   scheduler_options.batching = BatchPolicyFromConfig(options.config);
+  scheduler_options.batching.plan_batch_sizes = engine_options.batch_buckets;
   scheduler_options.queue = QueueOptionsFromConfig(options.config);
   scheduler_options.preserve_ordering =
       options.config.dynamic_batching().preserve_ordering();
-  ModelStats* stats = &served->stats_;
-  scheduler_options.on_execution = [stats](const ExecutionRecord& record) {
-    stats->RecordExecution(record.batch_size, record.compute_input_ns,
-                           record.compute_infer_ns, record.compute_output_ns);
+  ModelStats* model_stats = served->stats_.get();
+  scheduler_options.on_execution = [model_stats](const ExecutionRecord& record) {
+    model_stats->RecordExecution(record.batch_size, record.compute_input_ns,
+                                 record.compute_infer_ns, record.compute_output_ns);
   };
   engine::Model* engine_model = served->model_.get();
   auto scheduler = ModelScheduler::Create(
@@ -196,14 +213,18 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ServedModel::Load(
       });
   if (!scheduler.ok()) return scheduler.status();
   served->scheduler_ = *std::move(scheduler);
+  served->load_seconds_ = std::chrono::duration<double>(
+                              std::chrono::steady_clock::now() - load_start)
+                              .count();
   LogInfo(absl::StrFormat("model %s is READY (loaded in %.2f s, %s)", label,
                           report.load_seconds,
                           report.frozen ? "frozen" : "not frozen"));
   return served;
 }
 
-ServedModel::ServedModel(Options options, std::unique_ptr<engine::Model> model)
-    : options_(std::move(options)), model_(std::move(model)) {}
+ServedModel::ServedModel(Options options, std::unique_ptr<ModelStats> stats,
+                         std::unique_ptr<engine::Model> model)
+    : options_(std::move(options)), stats_(std::move(stats)), model_(std::move(model)) {}
 
 ServedModel::~ServedModel() { Shutdown(); }
 

@@ -32,6 +32,10 @@ class ServedModel {
     // The engine options (config parameters, KILN_* environment) take
     // precedence.
     int intra_op_threads = 0;
+    // Keep the metrics histograms (the metrics endpoint is served), with
+    // these latency bucket bounds in seconds.
+    bool histograms = false;
+    std::vector<double> latency_buckets_seconds;
   };
 
   // Loads the TorchScript file and starts the instances. Errors name the
@@ -45,10 +49,15 @@ class ServedModel {
   const std::string& name() const { return options_.name; }
   int64_t version() const { return options_.version; }
   const inference::ModelConfig& config() const { return options_.config; }
-  ModelStats& stats() { return stats_; }
+  ModelStats& stats() { return *stats_; }
+  const ModelStats& stats() const { return *stats_; }
   const engine::LoadReport& load_report() const {
     return model_->load_report();
   }
+  // The engine's counters (plans, plan cache, accuracy checks).
+  engine::RunStats engine_stats() const { return model_->run_stats(); }
+  // Seconds from the start of Load to READY (engine load and warmup).
+  double load_seconds() const { return load_seconds_; }
 
   // Schedules one request (job->inputs in config input order, batch_size
   // items, 1 for models without batching). `done` runs on an instance thread
@@ -62,12 +71,15 @@ class ServedModel {
   void Shutdown();
 
  private:
-  ServedModel(Options options, std::unique_ptr<engine::Model> model);
+  ServedModel(Options options, std::unique_ptr<ModelStats> stats,
+              std::unique_ptr<engine::Model> model);
 
   const Options options_;
+  // Before model_: the engine reports plan builds into it until destroyed.
+  const std::unique_ptr<ModelStats> stats_;
   std::unique_ptr<engine::Model> model_;
   std::unique_ptr<ModelScheduler> scheduler_;
-  ModelStats stats_;
+  double load_seconds_ = 0;
 };
 
 }  // namespace kiln::server

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/scheduler/batch_assembly.h"
+#include "server/scheduler/rejection.h"
 
 namespace kiln::server {
 
@@ -94,7 +95,7 @@ void ModelScheduler::InstanceLoop() {
       for (auto& job : expired) {
         JobTimings timings;
         timings.queue_ns = static_cast<uint64_t>(now - job->enqueue_ns);
-        Finish(std::move(job), absl::UnavailableError("Request timeout expired"), timings);
+        Finish(std::move(job), RejectedError("Request timeout expired"), timings);
       }
       lock.lock();
       continue;

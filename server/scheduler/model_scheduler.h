@@ -87,8 +87,10 @@ class ModelScheduler {
   ~ModelScheduler();
 
   // Accepts the job, or returns Unavailable when its priority level's queue
-  // is full ("Exceeds maximum queue size") or once Shutdown has begun; the
-  // job's `done` is then not called.
+  // is full ("Exceeds maximum queue size", a RejectedError) or once Shutdown
+  // has begun; the job's `done` is then not called. A job whose queue
+  // timeout expires (REJECT policy) gets RejectedError("Request timeout
+  // expired") in its `done` (rejection.h).
   absl::Status Enqueue(std::unique_ptr<InferenceJob> job);
 
   // Stops accepting, runs every accepted job, joins the threads.

@@ -10,6 +10,7 @@
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/scheduler/rejection.h"
 
 namespace kiln::server {
 namespace {
@@ -211,6 +212,7 @@ TEST(ModelSchedulerTest, FullQueueIsRefusedAtEnqueue) {
   const absl::Status full = (*scheduler)->Enqueue(Job(Input(1, 1), &c));
   EXPECT_EQ(full.code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(std::string(full.message()), HasSubstr("Exceeds maximum queue size"));
+  EXPECT_TRUE(IsRejected(full));  // counted as REJECTED
   (*scheduler)->Shutdown();
   EXPECT_EQ(a.calls + b.calls, 2);
   EXPECT_EQ(c.calls, 0);
@@ -229,6 +231,8 @@ TEST(ModelSchedulerTest, TimedOutRequestIsRejectedWhileTheInstanceIsBusy) {
   EXPECT_TRUE(slow.result.ok());
   EXPECT_EQ(expired.result.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(std::string(expired.result.status().message()), HasSubstr("Request timeout expired"));
+  EXPECT_TRUE(IsRejected(expired.result.status()));
+  EXPECT_FALSE(IsRejected(slow.result.status()));
   EXPECT_THAT(model.Executions(), ElementsAre(1));
 }
 
@@ -310,7 +314,9 @@ TEST(ModelSchedulerTest, ShutdownRunsAcceptedJobsWithoutWaitingForTheDelayThenRe
   EXPECT_TRUE(a.result.ok());
   EXPECT_TRUE(b.result.ok());
   Reply late;
-  EXPECT_EQ((*scheduler)->Enqueue(Job(Input(1, 1), &late)).code(), absl::StatusCode::kUnavailable);
+  const absl::Status refused = (*scheduler)->Enqueue(Job(Input(1, 1), &late));
+  EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable);
+  EXPECT_FALSE(IsRejected(refused));  // unloading is not a queue rejection
   EXPECT_EQ(late.calls, 0);
 }
 

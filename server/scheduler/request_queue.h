@@ -19,6 +19,7 @@
 #include "absl/status/status.h"
 #include "proto/model_config.pb.h"
 #include "server/scheduler/batch_policy.h"
+#include "server/scheduler/rejection.h"
 
 namespace kiln::server {
 
@@ -65,14 +66,14 @@ class RequestQueue {
     }
   }
 
-  // Unavailable "Exceeds maximum queue size" when the request's level is
-  // full; the item is then not taken.
+  // Unavailable "Exceeds maximum queue size" (a RejectedError) when the
+  // request's level is full; the item is then not taken.
   absl::Status Enqueue(T item, const PendingRequest& info, uint64_t priority,
                        uint64_t timeout_us, int64_t now_ns) {
     Level& level = levels_[PriorityIndex(options_, priority)];
     if (level.policy.max_queue_size != 0 &&
         level.on_time.size() + level.delayed.size() >= level.policy.max_queue_size) {
-      return absl::UnavailableError("Exceeds maximum queue size");
+      return RejectedError("Exceeds maximum queue size");
     }
     level.on_time.push_back(
         Entry{std::move(item), info, RequestDeadline(level.policy, timeout_us, now_ns)});

@@ -41,9 +41,13 @@ def free_ports(n):
 
 
 class KilnServer:
-    """One kiln-server process on free ports, HTTP and metrics off."""
+    """One kiln-server process on free ports, HTTP and metrics off.
 
-    def __init__(self, binary, repo, log_path, extra_args=()):
+    Extra args come last, so they override (a repeated flag keeps its last
+    value): "--allow-metrics=true" serves metrics on self.metrics_port, a
+    free port unless extra args choose one with --metrics-port=N."""
+
+    def __init__(self, binary, repo, log_path, extra_args=(), http=False):
         self.grpc_port, http_port, metrics_port = free_ports(3)
         self.url = f"127.0.0.1:{self.grpc_port}"
         self.log_path = Path(log_path)
@@ -51,6 +55,17 @@ class KilnServer:
                      f"--grpc-port={self.grpc_port}", f"--http-port={http_port}",
                      f"--metrics-port={metrics_port}", "--allow-http=false",
                      "--allow-metrics=false", *extra_args]
+        # Metrics: the port the last --metrics-port names.
+        self.metrics_port = metrics_port
+        for arg in extra_args:
+            if arg.startswith("--metrics-port="):
+                self.metrics_port = int(arg.split("=", 1)[1])
+        # HTTP: http=True serves HTTP/REST on self.http_port (self.http_url
+        # for tritonclient.http); extra args still come last.
+        self.http_port = http_port
+        self.http_url = f"127.0.0.1:{http_port}"
+        if http:
+            self.args.insert(len(self.args) - len(extra_args), "--allow-http=true")
         self.proc = None
         self.signalled = False
 
@@ -190,15 +205,16 @@ def reference(test_repo):
 
 @pytest.fixture(scope="session")
 def make_server(kiln_binary, test_repo, tmp_path_factory):
-    """Factory: make_server(*extra_args) -> started KilnServer. Servers not
+    """Factory: make_server(*extra_args, repo=None, http=False) -> started
+    KilnServer (http=True also serves HTTP/REST). Servers not
     stopped by the test are stopped (and their exit status checked) at the end
     of the session."""
     made = []
     log_dir = tmp_path_factory.mktemp("kiln-logs")
 
-    def make(*extra_args, repo=None):
+    def make(*extra_args, repo=None, http=False):
         server = KilnServer(kiln_binary, repo or test_repo,
-                            log_dir / f"server-{len(made)}.log", extra_args)
+                            log_dir / f"server-{len(made)}.log", extra_args, http=http)
         made.append(server)
         return server.start()
 

@@ -1,6 +1,6 @@
 // Fills the protocol's model-level reply messages from a served model.
-#ifndef KILN_SERVER_GRPC_MODEL_MESSAGES_H_
-#define KILN_SERVER_GRPC_MODEL_MESSAGES_H_
+#ifndef KILN_SERVER_FRONTEND_MODEL_MESSAGES_H_
+#define KILN_SERVER_FRONTEND_MODEL_MESSAGES_H_
 
 #include <memory>
 #include <vector>
@@ -22,4 +22,4 @@ void FillModelStatistics(ServedModel& model,
 
 }  // namespace kiln::server
 
-#endif  // KILN_SERVER_GRPC_MODEL_MESSAGES_H_
+#endif  // KILN_SERVER_FRONTEND_MODEL_MESSAGES_H_

@@ -1,4 +1,4 @@
-#include "server/grpc/model_messages.h"
+#include "server/frontend/model_messages.h"
 
 #include <string>
 
