@@ -19,14 +19,12 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import shlex
-import subprocess
 import sys
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from bench_common import REPO, cpu_info, last_json_object, loadavg, run, tail_reason
 BENCH = os.path.join(REPO, "bench")
 PY = sys.executable
 
@@ -58,51 +56,6 @@ def parse_args() -> argparse.Namespace:
 
 
 # --- gathering ---------------------------------------------------------------
-
-
-def run(cmd: List[str], timeout: int) -> Tuple[int, str, str]:
-    """Runs cmd; returns (rc, stdout, stderr). A time-out is rc 124."""
-    try:
-        p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
-        return p.returncode, p.stdout, p.stderr
-    except subprocess.TimeoutExpired as e:
-        out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
-        err = e.stderr.decode() if isinstance(e.stderr, bytes) else (e.stderr or "")
-        return 124, out, err + f"\ntimed out after {timeout}s"
-
-
-def last_json_object(text: str) -> Optional[dict]:
-    """The JSON object a tool printed, tolerating log lines around it: the
-    whole text if it parses, else the last line-initial '{' that parses to
-    the end (or as a single line)."""
-    text = text.strip()
-    try:
-        obj = json.loads(text)
-        return obj if isinstance(obj, dict) else None
-    except ValueError:
-        pass
-    lines = text.splitlines()
-    for i in range(len(lines) - 1, -1, -1):
-        if not lines[i].lstrip().startswith("{"):
-            continue
-        for candidate in ("\n".join(lines[i:]), lines[i]):
-            try:
-                obj = json.loads(candidate)
-                if isinstance(obj, dict):
-                    return obj
-            except ValueError:
-                continue
-    return None
-
-
-def tail_reason(rc: int, stderr: str) -> str:
-    lines = [ln.strip() for ln in stderr.strip().splitlines() if ln.strip()]
-    last = lines[-1] if lines else ""
-    if rc == 124:
-        return last or "timed out"
-    if rc < 0:
-        return f"killed by signal {-rc}" + (f": {last}" if last else "")
-    return f"exit {rc}" + (f": {last}" if last else "")
 
 
 def measure_peak(args) -> dict:
@@ -196,33 +149,6 @@ def versions() -> Dict[str, str]:
     )
     rc, out, err = run([PY, "-c", code], 300)
     return last_json_object(out) or {}
-
-
-def loadavg() -> str:
-    try:
-        with open("/proc/loadavg") as f:
-            return " ".join(f.read().split()[:3])
-    except OSError:
-        return "?"
-
-
-def cpu_info() -> Tuple[str, str]:
-    model, cores = platform.processor() or "unknown", str(os.cpu_count())
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        fields = {}
-        for ln in out.splitlines():
-            if ":" in ln:
-                k, v = ln.split(":", 1)
-                fields[k.strip()] = v.strip()
-        model = fields.get("Model name", model)
-        cores = fields.get("CPU(s)", cores)
-        if "Core(s) per socket" in fields:
-            sockets = int(fields.get("Socket(s)", "1") or 1)
-            cores = f"{cores} CPUs ({int(fields['Core(s) per socket']) * sockets} cores)"
-    except (OSError, ValueError):
-        pass
-    return model, cores
 
 
 # --- the table -------------------------------------------------------------------
