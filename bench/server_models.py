@@ -23,18 +23,15 @@ is regenerated and torch is not imported.
 import argparse
 import hashlib
 import json
-import shutil
 import sys
-import tempfile
-import time
-import warnings
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Tuple
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent
 TEST_MODELS = REPO_ROOT / "tests" / "models"
-STAMP_NAME = ".kiln-server-bench-stamp"
+sys.path.insert(0, str(TEST_MODELS))
+from make_repository import write_stamped  # noqa: E402  (stdlib only; torch comes later)
 FP32 = "TYPE_FP32"
 
 
@@ -121,11 +118,6 @@ def stamp_text() -> str:
     return f"server-bench {h.hexdigest()}\n"
 
 
-def is_current(out: Path) -> bool:
-    stamp = out / STAMP_NAME
-    return stamp.is_file() and stamp.read_text() == stamp_text()
-
-
 def _build_module(name: str, spec: ModelSpec):
     import random
 
@@ -154,26 +146,12 @@ def _build_module(name: str, spec: ModelSpec):
 
 def generate(out: Path, force: bool = False, quiet: bool = False) -> bool:
     """Makes `out` hold the bench repository. Returns True when it (re)built."""
-    out = out.resolve()
-    if is_current(out):
-        if not quiet:
-            print(f"{out}: up to date")
-        return False
-    if out.exists() and any(out.iterdir()) and not (out / STAMP_NAME).exists() and not force:
-        raise SystemExit(f"{out} is not empty and was not written by {Path(__file__).name}; "
-                         "pass --force to replace it")
-    sys.path.insert(0, str(TEST_MODELS))
-    # Debian's requests complains about PyPI's urllib3 when torchvision imports it.
-    warnings.filterwarnings("ignore", message=".*doesn't match a supported version")
-    import torch
-    from kiln_models import config_text, write_model
 
-    torch.set_num_threads(2)
-    start = time.monotonic()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    tmp.chmod(0o755)
-    try:
+    def build(tmp: Path) -> str:
+        import torch
+        from kiln_models import config_text, write_model
+
+        torch.set_num_threads(2)
         for name, spec in MODELS.items():
             module = _build_module(name, spec)
             for variant in VARIANTS:
@@ -183,17 +161,9 @@ def generate(out: Path, force: bool = False, quiet: bool = False) -> bool:
                                   [(spec.output_name, FP32, list(spec.output_dims))],
                                   extra=extra_config(spec, variant))
                 write_model(tmp, vname, cfg, {1: module})
-        (tmp / STAMP_NAME).write_text(stamp_text())
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    if not quiet:
-        print(f"{out}: wrote {len(MODELS) * len(VARIANTS)} models "
-              f"({time.monotonic() - start:.1f} s)")
-    return True
+        return f"{len(MODELS) * len(VARIANTS)} models"
+
+    return write_stamped(out, stamp_text(), build, "server bench repository", force, quiet)
 
 
 def main(argv=None) -> int:

@@ -42,36 +42,33 @@ def stamp_for(kind: str) -> str:
     return f"{kind} {h.hexdigest()}\n"
 
 
-def is_current(out: Path, kind: str) -> bool:
-    stamp = out / STAMP_NAME
-    return stamp.is_file() and stamp.read_text() == stamp_for(kind)
-
-
-def generate(kind: str, out: Path, force: bool = False, quiet: bool = False) -> bool:
-    """Makes `out` hold the `kind` repository. Returns True when it (re)built."""
+def write_stamped(out: Path, stamp: str, build, what: str, force: bool = False,
+                  quiet: bool = False) -> bool:
+    """Makes `out` hold what `build(tmp_dir)` writes, unless `out` already
+    carries `stamp`. `build` returns a short summary for the log line. The
+    folder is written next to `out` and then swapped in; a non-empty `out`
+    without a stamp is refused unless `force`. Concurrent writers of the same
+    `out` are serialized. Returns True when it (re)built."""
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
-    # Serialize concurrent generators writing the same DIR (parallel test runs).
     with open(out.parent / f".{out.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if is_current(out, kind):
+        stamp_file = out / STAMP_NAME
+        if stamp_file.is_file() and stamp_file.read_text() == stamp:
             if not quiet:
-                print(f"{out}: up to date ({kind})")
+                print(f"{out}: up to date ({what})")
             return False
-        if out.exists() and any(out.iterdir()) and not (out / STAMP_NAME).exists() and not force:
-            raise SystemExit(f"{out} is not empty and was not written by {Path(__file__).name}; "
-                             "pass --force to replace it")
-        sys.path.insert(0, str(HERE))
+        if out.exists() and any(out.iterdir()) and not stamp_file.exists() and not force:
+            raise SystemExit(f"{out} is not empty and was not written by Kiln's model "
+                             "generators; pass --force to replace it")
         # Debian's requests complains about PyPI's urllib3 when torchvision imports it.
         warnings.filterwarnings("ignore", message=".*doesn't match a supported version")
-        import kiln_models  # heavy: torch, torchvision
-
         start = time.monotonic()
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
         tmp.chmod(0o755)  # mkdtemp makes it private; servers may run as another user
         try:
-            names = kiln_models.build(kind, tmp)
-            (tmp / STAMP_NAME).write_text(stamp_for(kind))
+            summary = build(tmp)
+            (tmp / STAMP_NAME).write_text(stamp)
             if out.exists():
                 shutil.rmtree(out)
             tmp.rename(out)
@@ -79,9 +76,21 @@ def generate(kind: str, out: Path, force: bool = False, quiet: bool = False) -> 
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
         if not quiet:
-            print(f"{out}: wrote {kind} repository ({len(names)} models, "
-                  f"{time.monotonic() - start:.1f} s): {' '.join(names)}")
+            print(f"{out}: wrote {what} ({summary}, {time.monotonic() - start:.1f} s)")
         return True
+
+
+def generate(kind: str, out: Path, force: bool = False, quiet: bool = False) -> bool:
+    """Makes `out` hold the `kind` repository. Returns True when it (re)built."""
+
+    def build(tmp: Path) -> str:
+        sys.path.insert(0, str(HERE))
+        import kiln_models  # heavy: torch, torchvision
+
+        names = kiln_models.build(kind, tmp)
+        return f"{len(names)} models: {' '.join(names)}"
+
+    return write_stamped(out, stamp_for(kind), build, f"{kind} repository", force, quiet)
 
 
 def main(argv=None) -> int:
