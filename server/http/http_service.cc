@@ -267,34 +267,31 @@ HttpResponse HttpService::RepositoryIndex(const HttpRequest& request) const {
   return JsonReply(models);
 }
 
-HttpResponse HttpService::ModelLoad(const Route& route,
-                                    const HttpRequest& request) const {
+template <typename Request>
+HttpResponse HttpService::ChangeModel(const Route& route, const HttpRequest& request,
+                                      const char* verb,
+                                      absl::Status (InferenceApi::*call)(const Request&)) const {
   if (auto too_large = CheckJsonSize(request.body.size())) return *too_large;
   absl::Status status = CheckNoRepositoryName(route);
   if (!status.ok()) return StatusReply(status);
-  const std::string what = absl::StrCat("load of model '", route.model, "'");
+  const std::string what = absl::StrCat(verb, " of model '", route.model, "'");
   auto body = OptionalJsonObject(request.body, what);
   if (!body.ok()) return StatusReply(body.status());
-  inference::RepositoryModelLoadRequest req;
+  Request req;
   req.set_model_name(route.model);
   status = ParseRepositoryParameters(*body, what, req.mutable_parameters());
-  if (status.ok()) status = api_->RepositoryModelLoad(req);
+  if (status.ok()) status = (api_->*call)(req);
   return status.ok() ? Reply(200) : StatusReply(status);
+}
+
+HttpResponse HttpService::ModelLoad(const Route& route,
+                                    const HttpRequest& request) const {
+  return ChangeModel(route, request, "load", &InferenceApi::RepositoryModelLoad);
 }
 
 HttpResponse HttpService::ModelUnload(const Route& route,
                                       const HttpRequest& request) const {
-  if (auto too_large = CheckJsonSize(request.body.size())) return *too_large;
-  absl::Status status = CheckNoRepositoryName(route);
-  if (!status.ok()) return StatusReply(status);
-  const std::string what = absl::StrCat("unload of model '", route.model, "'");
-  auto body = OptionalJsonObject(request.body, what);
-  if (!body.ok()) return StatusReply(body.status());
-  inference::RepositoryModelUnloadRequest req;
-  req.set_model_name(route.model);
-  status = ParseRepositoryParameters(*body, what, req.mutable_parameters());
-  if (status.ok()) status = api_->RepositoryModelUnload(req);
-  return status.ok() ? Reply(200) : StatusReply(status);
+  return ChangeModel(route, request, "unload", &InferenceApi::RepositoryModelUnload);
 }
 
 }  // namespace kiln::server

@@ -64,6 +64,12 @@ class HttpService {
   HttpResponse ModelLoad(const Route& route, const HttpRequest& request) const;
   HttpResponse ModelUnload(const Route& route,
                            const HttpRequest& request) const;
+  // POST /v2/repository/models/{m}/{load,unload}: `verb` names it in
+  // errors; `call` is the InferenceApi method taking the request message.
+  template <typename Request>
+  HttpResponse ChangeModel(const Route& route, const HttpRequest& request,
+                           const char* verb,
+                           absl::Status (InferenceApi::*call)(const Request&)) const;
   // 413 when a JSON part of `size` bytes is over the limit.
   std::optional<HttpResponse> CheckJsonSize(size_t size) const;
 
