@@ -352,7 +352,9 @@ TEST(GrpcShutdownTest, SigtermFinishesRequestsInFlight) {
                                 cv.notify_all();
                               });
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  // Let every call reach the server before SIGTERM (one arriving after it is
+  // refused, rightly); on a loaded machine 150 ms was sometimes too short.
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
   EXPECT_EQ(server.Stop(SIGTERM, 60), 0) << server.log();
   std::unique_lock<std::mutex> lock(mu);
   cv.wait_for(lock, std::chrono::seconds(30), [&] { return finished == kRequests; });

@@ -142,7 +142,9 @@ def test_sigterm_with_requests_in_flight(make_server, test_repo, reference):
     for i, inputs in enumerate(cases):
         client.async_infer("slow", tc_inputs(inputs, dtypes), client_timeout=120,
                            callback=lambda result, error, i=i: done.put((i, result, error)))
-    time.sleep(0.05)
+    # Let all six reach the server before SIGTERM (a call that arrives after
+    # it is refused, rightly): the first runs ~300 ms, the others queue.
+    time.sleep(0.25)
     srv.terminate()
 
     results = {}
