@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "engine/plan/compiled_segment.h"
 #include "engine/plan/ir.h"
 #include "oneapi/dnnl/dnnl.hpp"
@@ -133,6 +134,16 @@ dnnl::algorithm BinaryAlgorithm(BinaryFn f);
 // node.output. Unimplemented: no lowering for these attributes.
 absl::Status LowerConv(BuildContext& ctx, const Node& node);
 absl::Status LowerDeconv(BuildContext& ctx, const Node& node);
+// The transposed convolution as a stride-1 convolution, a depth-to-space
+// reorder and a crop (subpixel_deconv.h); Unimplemented, with nothing
+// recorded, where that form does not apply.
+absl::Status LowerDeconvAsSubPixel(BuildContext& ctx, const Node& node);
+// A convolution with `conv`'s attributes and `post_ops` reading `src_value`
+// into a new slot of `dst_dims` (its layout chosen by oneDNN); returns the
+// slot. `what` starts the step's label.
+absl::StatusOr<int> EmitConvolution(BuildContext& ctx, const ConvAttrs& conv,
+                                    const std::vector<PostOp>& post_ops, int src_value,
+                                    const Dims& dst_dims, const std::string& what);
 absl::Status LowerLinear(BuildContext& ctx, const Node& node);
 absl::Status LowerMatmul(BuildContext& ctx, const Node& node);
 absl::Status LowerEltwise(BuildContext& ctx, const Node& node);

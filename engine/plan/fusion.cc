@@ -152,6 +152,30 @@ int FuseBinaryIntoProducer(Graph& graph) {
   return rewrite.Apply(fused);
 }
 
+namespace {
+
+// Output channel of each weight element, in the IR's layouts: (O, I/g, k...)
+// for convolution, (I, O/g, k...) for transposed convolution.
+std::vector<int64_t> OutputChannelOfWeights(const Node& conv) {
+  const Dims& w = conv.conv.weight.dims;
+  const int64_t total = conv.conv.weight.elements();
+  std::vector<int64_t> channel(total);
+  if (conv.kind == OpKind::kConv) {
+    const int64_t per_channel = total / w[0];
+    for (int64_t e = 0; e < total; ++e) channel[e] = e / per_channel;
+    return channel;
+  }
+  const int64_t out_per_group = w[1], in_per_group = w[0] / conv.conv.groups;
+  const int64_t kernel = total / (w[0] * w[1]);
+  for (int64_t e = 0; e < total; ++e) {
+    const int64_t in = e / (out_per_group * kernel), local_out = (e / kernel) % out_per_group;
+    channel[e] = (in / in_per_group) * out_per_group + local_out;
+  }
+  return channel;
+}
+
+}  // namespace
+
 int FoldBatchNormIntoConv(Graph& graph) {
   Rewrite rewrite(graph);
   int folded = 0;
@@ -161,20 +185,25 @@ int FoldBatchNormIntoConv(Graph& graph) {
     const int p = rewrite.SoleProducer(bn.inputs[0]);
     if (p < 0) continue;
     Node& conv = graph.nodes[p];
-    if (conv.kind != OpKind::kConv || !conv.post_ops.empty()) continue;
-    const int64_t out_channels = conv.conv.weight.dims[0];
+    if ((conv.kind != OpKind::kConv && conv.kind != OpKind::kDeconv) || !conv.post_ops.empty()) {
+      continue;
+    }
+    const int64_t out_channels = graph.values[conv.output].dims[1];
     if (bn.mean.elements() != out_channels) continue;
-    const int64_t per_channel = conv.conv.weight.elements() / out_channels;
-    std::vector<float> weight(conv.conv.weight.data,
-                              conv.conv.weight.data + conv.conv.weight.elements());
+    std::vector<double> factor(out_channels);
     std::vector<float> bias(out_channels, 0.0f);
     for (int64_t o = 0; o < out_channels; ++o) {
       const double gamma = bn.scale.data ? bn.scale.data[o] : 1.0;
       const double beta = bn.shift.data ? bn.shift.data[o] : 0.0;
-      const double factor = gamma / std::sqrt(static_cast<double>(bn.variance.data[o]) + bn.epsilon);
-      for (int64_t i = 0; i < per_channel; ++i) weight[o * per_channel + i] *= static_cast<float>(factor);
+      factor[o] = gamma / std::sqrt(static_cast<double>(bn.variance.data[o]) + bn.epsilon);
       const double b = conv.conv.has_bias ? conv.conv.bias.data[o] : 0.0;
-      bias[o] = static_cast<float>((b - bn.mean.data[o]) * factor + beta);
+      bias[o] = static_cast<float>((b - bn.mean.data[o]) * factor[o] + beta);
+    }
+    const std::vector<int64_t> channel = OutputChannelOfWeights(conv);
+    std::vector<float> weight(conv.conv.weight.data,
+                              conv.conv.weight.data + conv.conv.weight.elements());
+    for (size_t e = 0; e < weight.size(); ++e) {
+      weight[e] = static_cast<float>(weight[e] * factor[channel[e]]);
     }
     conv.conv.weight = Constant::Own(conv.conv.weight.dims, std::move(weight));
     conv.conv.bias = Constant::Own({out_channels}, std::move(bias));

@@ -19,9 +19,9 @@ int FuseActivations(Graph& graph);
 // -> a binary post-op instead. Returns the fusions made.
 int FuseBinaryIntoProducer(Graph& graph);
 
-// Inference batch norm (constant statistics) right after a convolution whose
-// result nothing else reads -> folded into the convolution's weights and
-// bias. (LibTorch's folding runs before segmentation; this catches the norms
+// Inference batch norm (constant statistics) right after a convolution or
+// transposed convolution whose result nothing else reads -> folded into its
+// weights and bias. (LibTorch's folding runs before segmentation; this catches the norms
 // Kiln's importer turned into batch norms, e.g. instance norm with running
 // statistics.) Returns the folds made.
 int FoldBatchNormIntoConv(Graph& graph);

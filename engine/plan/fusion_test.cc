@@ -207,15 +207,42 @@ Graph ConvBatchNorm() {
   return g;
 }
 
-TEST(FoldBatchNormIntoConv, FoldsAndKeepsNumerics) {
-  Graph plain = ConvBatchNorm();
+// Folds the norm of `plain` and expects one node left computing the same.
+void ExpectFoldKeepsNumerics(const Graph& plain, OpKind kind, size_t elements) {
   Graph folded = plain;
   EXPECT_EQ(FoldBatchNormIntoConv(folded), 1);
-  EXPECT_EQ(folded.nodes.size(), 1u);
+  ASSERT_EQ(folded.nodes.size(), 1u);
+  EXPECT_EQ(folded.nodes[0].kind, kind);
   EXPECT_TRUE(folded.nodes[0].conv.has_bias);
   const std::vector<float> a = RunSegment(plain), b = RunSegment(folded);
+  ASSERT_EQ(a.size(), elements);
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-4) << i;
+}
+
+TEST(FoldBatchNormIntoConv, FoldsAndKeepsNumerics) {
+  ExpectFoldKeepsNumerics(ConvBatchNorm(), OpKind::kConv, 6 * 5 * 6);
+}
+
+// The same after a grouped, strided transposed convolution (weights laid out
+// (I, O/g, k, k)): x [1,4,5,6] -> deconv (2 groups, 6 out, k4 s2 p1) -> bn.
+Graph DeconvBatchNorm() {
+  Graph g = ConvBatchNorm();
+  Node& deconv = g.nodes[0];
+  deconv.kind = OpKind::kDeconv;
+  deconv.conv.strides = {2, 2};
+  deconv.conv.groups = 2;
+  deconv.conv.output_padding = {0, 0};
+  deconv.conv.weight = Random({4, 3, 4, 4}, 11);
+  deconv.conv.has_bias = true;
+  deconv.conv.bias = Random({6}, 12);
+  g.values[deconv.output].dims = {1, 6, 10, 12};
+  g.values[g.nodes[1].output].dims = {1, 6, 10, 12};
+  return g;
+}
+
+TEST(FoldBatchNormIntoConv, FoldsIntoGroupedDeconvolution) {
+  ExpectFoldKeepsNumerics(DeconvBatchNorm(), OpKind::kDeconv, 6 * 10 * 12);
 }
 
 TEST(FoldBatchNormIntoConv, DoesNotFireWhenTheConvResultIsAlsoAnOutput) {

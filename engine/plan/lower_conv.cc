@@ -21,9 +21,9 @@ memory::dims MinusOne(const Dims& dilation) {
   return d;
 }
 
-std::string PostOpText(const Node& node) {
+std::string PostOpText(const std::vector<PostOp>& post_ops) {
   std::string text;
-  for (const PostOp& p : node.post_ops) {
+  for (const PostOp& p : post_ops) {
     switch (p.kind) {
       case PostOp::Kind::kUnary: absl::StrAppend(&text, " +", UnaryName(p.unary.function)); break;
       case PostOp::Kind::kSum: absl::StrAppend(&text, " +sum"); break;
@@ -42,8 +42,8 @@ bool IsChannelsLast(const memory::desc& md) {
   return d.format_desc.blocking.strides[1] == 1;
 }
 
-bool HasSum(const Node& node, int* operand) {
-  for (const PostOp& p : node.post_ops) {
+bool HasSum(const std::vector<PostOp>& post_ops, int* operand) {
+  for (const PostOp& p : post_ops) {
     if (p.kind == PostOp::Kind::kSum) {
       *operand = p.operand;
       return true;
@@ -101,78 +101,88 @@ memory::desc AnyWeightDesc(const memory::desc& user, dt type) {
   return memory::desc(user.dims(), type, tag::any);
 }
 
+// Records the step of a convolution-like primitive reading value `src_value`
+// and returns the slot of its destination.
 template <typename Primitive, typename PrimitiveDesc>
-absl::Status FinishConvLike(BuildContext& ctx, const Node& node, const PrimitiveDesc& pd,
-                            const memory::desc& user_weights,
-                            std::vector<std::pair<int, int>> extra_args,
-                            const char* what) {
-  const int src = ctx.SlotAs(node.inputs[0], pd.src_desc());
-  const int weights = ctx.AddConstantSlot(
-      ctx.Prepack(node.conv.weight, user_weights, pd.weights_desc()));
+int FinishConvLike(BuildContext& ctx, const ConvAttrs& conv, const std::vector<PostOp>& post_ops,
+                   int src_value, const Dims& dst_dims, const PrimitiveDesc& pd,
+                   const memory::desc& user_weights, std::vector<std::pair<int, int>> extra_args,
+                   const std::string& what) {
+  const int src = ctx.SlotAs(src_value, pd.src_desc());
+  const int weights =
+      ctx.AddConstantSlot(ctx.Prepack(conv.weight, user_weights, pd.weights_desc()));
   std::vector<std::pair<int, int>> args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}};
-  if (node.conv.has_bias) {
-    const memory::desc bias_md = PlainDesc(node.conv.bias.dims, dt::f32);
-    const int bias = ctx.AddConstantSlot(ctx.Prepack(node.conv.bias, bias_md, pd.bias_desc()));
+  if (conv.has_bias) {
+    const memory::desc bias_md = PlainDesc(conv.bias.dims, dt::f32);
+    const int bias = ctx.AddConstantSlot(ctx.Prepack(conv.bias, bias_md, pd.bias_desc()));
     args.push_back({DNNL_ARG_BIAS, bias});
   }
   int sum_operand = -1;
-  const int dst = HasSum(node, &sum_operand) ? ctx.SumDestination(sum_operand, pd.dst_desc())
-                                             : ctx.NewArenaSlot(pd.dst_desc());
+  const int dst = HasSum(post_ops, &sum_operand) ? ctx.SumDestination(sum_operand, pd.dst_desc())
+                                                 : ctx.NewArenaSlot(pd.dst_desc());
   args.push_back({DNNL_ARG_DST, dst});
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   ctx.NoteScratchpad(pd.scratchpad_desc());
   ctx.AddStep(Primitive(pd), std::move(args),
-              absl::StrCat(what, " ", absl::StrJoin(ctx.graph().values[node.output].dims, "x"),
-                           " ", LayoutName(pd.dst_desc()), PostOpText(node)));
-  ctx.SetValueSlot(node.output, dst);
-  return absl::OkStatus();
+              absl::StrCat(what, " ", absl::StrJoin(dst_dims, "x"), " ", LayoutName(pd.dst_desc()),
+                           PostOpText(post_ops)));
+  return dst;
 }
 
 }  // namespace
 
-absl::Status LowerConv(BuildContext& ctx, const Node& node) {
-  const Graph& g = ctx.graph();
-  const Dims& src_dims = g.values[node.inputs[0]].dims;
-  const Dims& dst_dims = g.values[node.output].dims;
+absl::StatusOr<int> EmitConvolution(BuildContext& ctx, const ConvAttrs& conv,
+                                    const std::vector<PostOp>& post_ops, int src_value,
+                                    const Dims& dst_dims, const std::string& what) {
+  const Dims& src_dims = ctx.graph().values[src_value].dims;
   const dt type = ctx.compute_type();
-  const memory::desc user_weights = UserWeightDesc(node.conv, false);
+  const memory::desc user_weights = UserWeightDesc(conv, false);
   dnnl::primitive_attr attr;
   std::vector<std::pair<int, int>> extra;
-  if (auto s = ctx.MakeAttr(node.post_ops, static_cast<int>(dst_dims.size()), &attr, &extra);
+  if (auto s = ctx.MakeAttr(post_ops, static_cast<int>(dst_dims.size()), &attr, &extra);
       !s.ok()) {
     return s;
   }
-  const memory::desc bias_md = node.conv.has_bias
-                                   ? memory::desc({dst_dims[1]}, dt::f32, tag::a)
-                                   : memory::desc();
+  const memory::desc bias_md =
+      conv.has_bias ? memory::desc({dst_dims[1]}, dt::f32, tag::a) : memory::desc();
   auto make_pd = [&](const memory::desc& src_md, const memory::desc& dst_md) {
     dnnl::convolution_forward::desc desc(
         dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md,
-        AnyWeightDesc(user_weights, type), bias_md, dst_md, ToDnnl(node.conv.strides),
-        MinusOne(node.conv.dilation), ToDnnl(node.conv.padding_l), ToDnnl(node.conv.padding_r));
+        AnyWeightDesc(user_weights, type), bias_md, dst_md, ToDnnl(conv.strides),
+        MinusOne(conv.dilation), ToDnnl(conv.padding_l), ToDnnl(conv.padding_r));
     return dnnl::convolution_forward::primitive_desc(desc, attr, ctx.engine());
   };
   // Keep the channels-last layout the previous convolution chose when an
   // optimized implementation takes it: left to "any", grouped convolutions
   // pick their own blocking and cost two reorders each.
-  const memory::desc& input_md = ctx.slot(ctx.ValueSlot(node.inputs[0])).md;
+  const memory::desc& input_md = ctx.slot(ctx.ValueSlot(src_value)).md;
   if (IsChannelsLast(input_md) && src_dims.size() == 4) {
     try {
       auto pd = make_pd(memory::desc(ToDnnl(src_dims), type, tag::acdb),
                         memory::desc(ToDnnl(dst_dims), type, tag::acdb));
       if (std::string(pd.impl_info_str()).find("ref") == std::string::npos) {
-        return FinishConvLike<dnnl::convolution_forward>(ctx, node, pd, user_weights,
-                                                         std::move(extra), "conv");
+        return FinishConvLike<dnnl::convolution_forward>(ctx, conv, post_ops, src_value, dst_dims,
+                                                         pd, user_weights, std::move(extra), what);
       }
     } catch (const dnnl::error&) {
       // no implementation for that layout: let oneDNN choose
     }
   }
   auto pd = make_pd(AnyDesc(src_dims, type), AnyDesc(dst_dims, type));
-  return FinishConvLike<dnnl::convolution_forward>(ctx, node, pd, user_weights, std::move(extra), "conv");
+  return FinishConvLike<dnnl::convolution_forward>(ctx, conv, post_ops, src_value, dst_dims, pd,
+                                                   user_weights, std::move(extra), what);
+}
+
+absl::Status LowerConv(BuildContext& ctx, const Node& node) {
+  auto dst = EmitConvolution(ctx, node.conv, node.post_ops, node.inputs[0],
+                             ctx.graph().values[node.output].dims, "conv");
+  if (!dst.ok()) return dst.status();
+  ctx.SetValueSlot(node.output, *dst);
+  return absl::OkStatus();
 }
 
 absl::Status LowerDeconv(BuildContext& ctx, const Node& node) {
+  if (absl::Status s = LowerDeconvAsSubPixel(ctx, node); !absl::IsUnimplemented(s)) return s;
   const Graph& g = ctx.graph();
   const Dims& src_dims = g.values[node.inputs[0]].dims;
   const Dims& dst_dims = g.values[node.output].dims;
@@ -203,7 +213,10 @@ absl::Status LowerDeconv(BuildContext& ctx, const Node& node) {
       AnyDesc(dst_dims, type), ToDnnl(node.conv.strides), MinusOne(node.conv.dilation),
       ToDnnl(node.conv.padding_l), padding_r);
   dnnl::deconvolution_forward::primitive_desc pd(desc, attr, ctx.engine());
-  return FinishConvLike<dnnl::deconvolution_forward>(ctx, node, pd, user_weights, std::move(extra), "deconv");
+  ctx.SetValueSlot(node.output, FinishConvLike<dnnl::deconvolution_forward>(
+                                    ctx, node.conv, node.post_ops, node.inputs[0], dst_dims, pd,
+                                    user_weights, std::move(extra), "deconv"));
+  return absl::OkStatus();
 }
 
 absl::Status LowerLinear(BuildContext& ctx, const Node& node) {
@@ -240,13 +253,13 @@ absl::Status LowerLinear(BuildContext& ctx, const Node& node) {
   }
   const memory::desc out_md = PlainDesc(g.values[node.output].dims, type);
   int sum_operand = -1;
-  const int dst = HasSum(node, &sum_operand) ? ctx.SumDestination(sum_operand, out_md)
+  const int dst = HasSum(node.post_ops, &sum_operand) ? ctx.SumDestination(sum_operand, out_md)
                                              : ctx.NewArenaSlot(out_md);
   args.push_back({DNNL_ARG_DST, ctx.AliasSlot(dst, pd.dst_desc())});
   args.insert(args.end(), extra.begin(), extra.end());
   ctx.NoteScratchpad(pd.scratchpad_desc());
   ctx.AddStep(dnnl::matmul(pd), std::move(args),
-              absl::StrCat("linear ", rows, "x", k, "->", o, PostOpText(node)));
+              absl::StrCat("linear ", rows, "x", k, "->", o, PostOpText(node.post_ops)));
   ctx.SetValueSlot(node.output, dst);
   return absl::OkStatus();
 }
@@ -271,7 +284,7 @@ absl::Status LowerMatmul(BuildContext& ctx, const Node& node) {
   const int src = ctx.AliasSlot(ctx.PlainSlot(node.inputs[0], type), PlainDesc(a, type));
   const int weights = ctx.AliasSlot(ctx.PlainSlot(node.inputs[1], type), PlainDesc(b, type));
   int sum_operand = -1;
-  const int dst = HasSum(node, &sum_operand)
+  const int dst = HasSum(node.post_ops, &sum_operand)
                       ? ctx.SumDestination(sum_operand, PlainDesc(out, type))
                       : ctx.NewArenaSlot(PlainDesc(out, type));
   std::vector<std::pair<int, int>> args = {
@@ -279,7 +292,7 @@ absl::Status LowerMatmul(BuildContext& ctx, const Node& node) {
   args.insert(args.end(), extra.begin(), extra.end());
   ctx.NoteScratchpad(pd.scratchpad_desc());
   ctx.AddStep(dnnl::matmul(pd), std::move(args),
-              absl::StrCat("matmul ", absl::StrJoin(out, "x"), PostOpText(node)));
+              absl::StrCat("matmul ", absl::StrJoin(out, "x"), PostOpText(node.post_ops)));
   ctx.SetValueSlot(node.output, dst);
   return absl::OkStatus();
 }
