@@ -324,6 +324,27 @@ AccuracyReport CompareOutputs(const std::vector<Tensor>& reference,
   return report;
 }
 
+AccuracyReport CompareWithinSensitivity(const std::vector<Tensor>& reference,
+                                        const std::vector<Tensor>& plan,
+                                        const std::vector<std::string>& names,
+                                        const Tolerance& tolerance,
+                                        const std::vector<double>& sensitivity, double factor) {
+  AccuracyReport report = CompareOutputs(reference, plan, names, tolerance);
+  if (report.passed || reference.size() != plan.size()) return report;
+  for (size_t i = 0; i < report.outputs.size() && i < sensitivity.size(); ++i) {
+    OutputComparison& output = report.outputs[i];
+    if (output.passed || output.reference_max_abs <= 0 || sensitivity[i] <= 0) continue;
+    Tolerance relaxed = tolerance;
+    relaxed.atol_fraction =
+        std::max(tolerance.atol_fraction, factor * sensitivity[i] / output.reference_max_abs);
+    output = CompareOne(reference[i], plan[i], OutputName(names, i), relaxed);
+  }
+  report.passed = std::all_of(
+      report.outputs.begin(), report.outputs.end(),
+      [](const OutputComparison& output) { return output.passed; });
+  return report;
+}
+
 std::string AccuracyReport::Summary() const {
   std::vector<std::string> parts;
   for (const OutputComparison& output : outputs) {
@@ -340,9 +361,10 @@ std::string AccuracyReport::Summary() const {
     if (!output.passed) absl::StrAppend(&part, " (", output.reason, ")");
     parts.push_back(std::move(part));
   }
-  return absl::StrCat("accuracy ", passed ? "passed" : "FAILED", " (",
-                      outputs.size(), outputs.size() == 1 ? " output" : " outputs",
-                      "): ", absl::StrJoin(parts, " | "));
+  return absl::StrCat("accuracy ", passed ? "passed" : "FAILED",
+                      basis.empty() ? "" : absl::StrCat(" ", basis), " (", outputs.size(),
+                      outputs.size() == 1 ? " output" : " outputs", "): ",
+                      absl::StrJoin(parts, " | "));
 }
 
 }  // namespace kiln::engine

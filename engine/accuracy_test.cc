@@ -357,3 +357,71 @@ TEST(CompareOutputsTest, SummaryIsOneLineNamingEveryOutput) {
 
 }  // namespace
 }  // namespace kiln::engine
+
+namespace kiln::engine {
+namespace {
+
+// Boxes-like output (values up to ~200) off by 0.14 in a few places: fails
+// fp32's allclose (atol 2e-4 * max|ref| = 0.04) on its own.
+struct DetectorLikeOutputs {
+  std::vector<Tensor> reference, plan;
+  DetectorLikeOutputs() {
+    std::vector<float> boxes(40);
+    for (size_t i = 0; i < boxes.size(); ++i) boxes[i] = 5.0f * static_cast<float>(i);
+    std::vector<float> moved = boxes;
+    moved[7] += 0.14f;
+    moved[21] -= 0.09f;
+    reference = {Float32({10, 4}, boxes), Int64({10}, {1, 2, 3, 4, 0, 1, 2, 3, 4, 0})};
+    plan = {Float32({10, 4}, moved), Int64({10}, {1, 2, 3, 4, 0, 1, 2, 3, 4, 0})};
+  }
+};
+
+TEST(CompareWithinSensitivityTest, PassesWhenTheReferenceMovesAsMuchOnItsOwn) {
+  DetectorLikeOutputs o;
+  const Tolerance fp32 = DefaultTolerance(Precision::kFp32);
+  ASSERT_FALSE(CompareOutputs(o.reference, o.plan, {}, fp32).passed);
+  const AccuracyReport report =
+      CompareWithinSensitivity(o.reference, o.plan, {}, fp32, {0.1, 0.0}, 4.0);
+  EXPECT_TRUE(report.passed) << report.Summary();
+}
+
+TEST(CompareWithinSensitivityTest, FailsWhenThePlanMovesFarMoreThanTheReference) {
+  DetectorLikeOutputs o;
+  const AccuracyReport report = CompareWithinSensitivity(
+      o.reference, o.plan, {}, DefaultTolerance(Precision::kFp32), {1e-3, 0.0}, 4.0);
+  EXPECT_FALSE(report.passed);
+  EXPECT_THAT(report.outputs[0].reason, HasSubstr("outside allclose"));
+}
+
+TEST(CompareWithinSensitivityTest, IntegerOutputsStillMatchExactly) {
+  DetectorLikeOutputs o;
+  o.plan[1] = Int64({10}, {1, 2, 3, 4, 0, 1, 2, 3, 4, 1});
+  const AccuracyReport report = CompareWithinSensitivity(
+      o.reference, o.plan, {}, DefaultTolerance(Precision::kFp32), {0.1, 1e9}, 4.0);
+  EXPECT_TRUE(report.outputs[0].passed);
+  EXPECT_FALSE(report.outputs[1].passed);
+  EXPECT_FALSE(report.passed);
+}
+
+TEST(CompareWithinSensitivityTest, ShapesMustStillAgree) {
+  DetectorLikeOutputs o;
+  o.plan[0] = Float32({9, 4}, std::vector<float>(36, 0.0f));
+  const AccuracyReport report = CompareWithinSensitivity(
+      o.reference, o.plan, {}, DefaultTolerance(Precision::kFp32), {1e9, 0.0}, 4.0);
+  EXPECT_FALSE(report.passed);
+  EXPECT_THAT(report.outputs[0].reason, HasSubstr("shape"));
+}
+
+TEST(CompareWithinSensitivityTest, MaxAbsPromiseStillHolds) {
+  // A sensitivity as large as the output itself would admit anything under
+  // allclose; the 5 % max-abs promise does not move.
+  DetectorLikeOutputs o;
+  std::vector<float> wrong(40, 0.0f);
+  o.plan[0] = Float32({10, 4}, wrong);
+  const AccuracyReport report = CompareWithinSensitivity(
+      o.reference, o.plan, {}, DefaultTolerance(Precision::kFp32), {1e3, 0.0}, 4.0);
+  EXPECT_FALSE(report.passed);
+}
+
+}  // namespace
+}  // namespace kiln::engine
