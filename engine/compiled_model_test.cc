@@ -205,5 +205,36 @@ TEST(CompiledModel, DetectorKeepsAPlanCheckedAgainstTheReferencesSensitivity) {
   EXPECT_TRUE(std::equal(labels, labels + got->tensors[2].num_elements(), expected_labels));
 }
 
+// A module torch.jit.freeze rejects (it re-points an interface-typed
+// attribute in forward) still gets a plan: its convolution weights are
+// attribute reads nothing assigns, captured when the plan is built.
+TEST(CompiledModel, UnfrozenModuleGetsAPlanFromItsAttributeReads) {
+  const std::string path = TestRepo() + "/no_freeze_cnn/1/model.pt";
+  ASSERT_TRUE(std::filesystem::exists(path)) << "KILN_TEST_REPO must hold no_freeze_cnn";
+  ModelOptions options;
+  options.optimization_level = 2;
+  options.precision = PrecisionPolicy::kFp32;
+  auto compiled = Model::Load(path, options);
+  ASSERT_TRUE(compiled.ok()) << compiled.status();
+  EXPECT_FALSE((*compiled)->load_report().frozen);
+  options.optimization_level = 1;
+  auto reference = Model::Load(path, options);
+  ASSERT_TRUE(reference.ok()) << reference.status();
+  const Tensor input = Image(1, 64, 0.4f);
+  auto expected = (*reference)->Run({input});
+  ASSERT_TRUE(expected.ok()) << expected.status();
+  for (int i = 0; i < 3; ++i) {  // build, then the plan twice
+    auto got = (*compiled)->Run({input});
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_LT(RelativeError(Floats(got->tensors[0]), Floats(expected->tensors[0])), 1e-4);
+  }
+  const RunStats stats = (*compiled)->run_stats();
+  EXPECT_EQ(stats.fp32_plans, 1u);
+  EXPECT_EQ(stats.reference_fallbacks, 0u);
+  // Both convolutions compiled: what stays in TorchScript is the counter,
+  // the interface call and the re-pointing.
+  EXPECT_LE(stats.nodes_left_to_torchscript, 8u);
+}
+
 }  // namespace
 }  // namespace kiln::engine

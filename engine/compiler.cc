@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -80,6 +81,23 @@ AccuracyReport CheckPlan(const std::shared_ptr<torch::jit::Graph>& graph,
   return relaxed;
 }
 
+// "3 nodes left to TorchScript: 2 x aten::conv2d (weight is computed at run
+// time), 1 x ..." - why nothing compiled, most frequent reasons first.
+std::string LeftSummary(const segment::PlanReport& report) {
+  std::map<std::string, int> counts;
+  for (const segment::LeftNode& n : report.left) ++counts[absl::StrCat(n.kind, " (", n.reason, ")")];
+  std::vector<std::pair<int, std::string>> ordered;
+  for (const auto& [what, count] : counts) ordered.push_back({-count, what});
+  std::sort(ordered.begin(), ordered.end());
+  std::vector<std::string> parts;
+  for (size_t i = 0; i < ordered.size() && i < 6; ++i) {
+    parts.push_back(absl::StrCat(-ordered[i].first, " x ", ordered[i].second));
+  }
+  if (ordered.size() > 6) parts.push_back("...");
+  return absl::StrCat(report.left.size(), " node(s) left to TorchScript: ",
+                      absl::StrJoin(parts, ", "));
+}
+
 double MsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
       .count();
@@ -139,8 +157,8 @@ absl::StatusOr<std::shared_ptr<KeyPlan>> BuildKeyPlan(
     key_plan->reference_outputs = reference;
     const segment::PlanReport& report = (*compiled)->report();
     if (report.compiled_segments() == 0) {
-      key_plan->attempts.push_back(
-          absl::StrCat(plan::PlanPrecisionName(precision), ": nothing compiled"));
+      key_plan->attempts.push_back(absl::StrCat(plan::PlanPrecisionName(precision),
+                                                ": nothing compiled; ", LeftSummary(report)));
       break;  // another precision would not lower more
     }
     const Tolerance tolerance = DefaultTolerance(

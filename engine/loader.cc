@@ -72,6 +72,19 @@ absl::StatusOr<LoadedModule> LoadTorchScript(const std::string& path, int optimi
       // A failing pass leaves the graph as it was.
       if (!status.ok()) loaded.report.pass_error = std::string(status.message());
       if (optimization_level >= 2) loaded.optimized_graph = graph->copy();
+    } else if (optimization_level >= 2) {
+      // Unfrozen: forward() stays exactly as written (the reference path);
+      // plans are built from an optimized copy whose weights are attribute
+      // reads, captured where nothing can re-point them
+      // (segment/constant_attributes.h).
+      std::shared_ptr<torch::jit::Graph> graph =
+          loaded.module.get_method("forward").graph()->copy();
+      absl::Status status = passes::RunPipeline(graph, passes::PipelineOptions{}, &loaded.passes);
+      if (status.ok()) {
+        loaded.optimized_graph = graph;
+      } else {
+        loaded.report.pass_error = std::string(status.message());
+      }
     }
   }
   loaded.report.load_seconds =

@@ -20,8 +20,9 @@ struct LoadedModule {
   torch::jit::Module module;         // frozen when report.frozen
   std::vector<Argument> arguments;   // forward()'s, self excluded
   LoadReport report;
-  // forward()'s graph after the pass pipeline (level >= 2 only): what plans
-  // are built from. Takes the module object as its first input.
+  // forward()'s graph after the pass pipeline (level >= 2 only; for an
+  // unfrozen module a copy, null when a pass failed on it): what plans are
+  // built from. Takes the module object as its first input.
   std::shared_ptr<torch::jit::Graph> optimized_graph;
   std::vector<passes::PassRecord> passes;
 };

@@ -429,8 +429,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(
     threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
   std::unique_ptr<PlanCache> cache;
-  // Plans need weights as constants: an unfrozen module runs as level 1.
-  if (options.optimization_level >= 2 && loaded->report.frozen && loaded->optimized_graph) {
+  if (options.optimization_level >= 2 && loaded->optimized_graph) {
     PlanCacheOptions cache_options;
     cache_options.capacity = static_cast<size_t>(std::max(1, options.plan_cache_size));
     cache_options.batch_buckets = options.batch_buckets;

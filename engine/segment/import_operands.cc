@@ -75,7 +75,7 @@ bool ConstTensor(torch::jit::Value* v, plan::Constant* out) {
 
 bool ConstOrAttribute(SegmentImporter& im, torch::jit::Value* v, plan::Constant* out) {
   if (ConstTensor(v, out)) return true;
-  if (v->node()->kind() != c10::prim::GetAttr || !im.attributes_constant()) return false;
+  if (v->node()->kind() != c10::prim::GetAttr || !im.IsConstantAttribute(v)) return false;
   const TensorMeta* meta = im.Meta(v);
   if (meta == nullptr || !meta->value.defined() || !meta->value.is_floating_point()) return false;
   // A copy: the profile's tensor is the module's own buffer.

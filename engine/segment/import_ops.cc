@@ -34,13 +34,13 @@ absl::Status ImportConv(SegmentImporter& im, Node* node, bool transposed) {
   // conv{1,2}d(input, weight, bias, stride, padding, dilation, groups)
   // conv_transpose{1,2}d(input, weight, bias, stride, padding, output_padding, groups, dilation)
   plan::ConvAttrs conv;
-  if (!ConstTensor(node->input(1), &conv.weight)) {
+  if (!ConstOrAttribute(im, node->input(1), &conv.weight)) {
     return Refuse("weight is computed at run time");
   }
   const size_t spatial = conv.weight.dims.size() - 2;
   if (spatial < 1 || spatial > 2) return Refuse("only 1-d and 2-d convolutions");
   if (!IsNone(node->input(2))) {
-    if (!ConstTensor(node->input(2), &conv.bias)) return Refuse("bias is computed at run time");
+    if (!ConstOrAttribute(im, node->input(2), &conv.bias)) return Refuse("bias is computed at run time");
     conv.has_bias = true;
   }
   Dims stride, padding, dilation, output_padding;
@@ -311,11 +311,11 @@ absl::Status ImportFunctional(SegmentImporter& im, Node* node, const std::string
   }
   if (kind == "aten::linear") {
     plan::ConvAttrs attrs;
-    if (!ConstTensor(node->input(1), &attrs.weight) || attrs.weight.dims.size() != 2) {
+    if (!ConstOrAttribute(im, node->input(1), &attrs.weight) || attrs.weight.dims.size() != 2) {
       return Refuse("weight is computed at run time");
     }
     if (!IsNone(node->input(2))) {
-      if (!ConstTensor(node->input(2), &attrs.bias)) return Refuse("bias is computed at run time");
+      if (!ConstOrAttribute(im, node->input(2), &attrs.bias)) return Refuse("bias is computed at run time");
       attrs.has_bias = true;
     }
     plan::Node& n = EmitOneToOne(im, node, OpKind::kLinear);
@@ -455,11 +455,11 @@ absl::Status ImportFunctional(SegmentImporter& im, Node* node, const std::string
     double eps = 0;
     plan::Constant mean, var, scale, shift;
     if (!ConstBool(node->input(5), &training) || training || !ConstDouble(node->input(7), &eps) ||
-        !ConstTensor(node->input(3), &mean) || !ConstTensor(node->input(4), &var)) {
+        !ConstOrAttribute(im, node->input(3), &mean) || !ConstOrAttribute(im, node->input(4), &var)) {
       return Refuse("batch norm in training mode or with computed statistics");
     }
-    if (!IsNone(node->input(1)) && !ConstTensor(node->input(1), &scale)) return Refuse("scale");
-    if (!IsNone(node->input(2)) && !ConstTensor(node->input(2), &shift)) return Refuse("shift");
+    if (!IsNone(node->input(1)) && !ConstOrAttribute(im, node->input(1), &scale)) return Refuse("scale");
+    if (!IsNone(node->input(2)) && !ConstOrAttribute(im, node->input(2), &shift)) return Refuse("shift");
     if (Rank(im, node->input(0)) < 2) return Refuse("rank");
     plan::Node& n = EmitOneToOne(im, node, OpKind::kBatchNorm);
     n.epsilon = static_cast<float>(eps);
@@ -478,8 +478,8 @@ absl::Status ImportFunctional(SegmentImporter& im, Node* node, const std::string
       return Refuse("instance norm with computed flags");
     }
     plan::Constant scale, shift;
-    if (!IsNone(node->input(1)) && !ConstTensor(node->input(1), &scale)) return Refuse("weight");
-    if (!IsNone(node->input(2)) && !ConstTensor(node->input(2), &shift)) return Refuse("bias");
+    if (!IsNone(node->input(1)) && !ConstOrAttribute(im, node->input(1), &scale)) return Refuse("weight");
+    if (!IsNone(node->input(2)) && !ConstOrAttribute(im, node->input(2), &shift)) return Refuse("bias");
     if (Rank(im, node->input(0)) < 3) return Refuse("rank");
     if (!use_input_stats) {
       // Running statistics (track_running_stats in eval): a batch norm.

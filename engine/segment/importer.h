@@ -21,10 +21,11 @@ namespace kiln::engine::segment {
 
 class SegmentImporter {
  public:
-  // `attributes_constant`: the graph never assigns module attributes, so an
-  // attribute read holds the value recorded in the profile for good.
-  SegmentImporter(const ShapeProfile& profile, bool attributes_constant)
-      : profile_(profile), attributes_constant_(attributes_constant) {}
+  // `constant_attributes`: the attribute reads that hold the value recorded
+  // in the profile for good (constant_attributes.h); not owned.
+  SegmentImporter(const ShapeProfile& profile,
+                  const std::unordered_set<const torch::jit::Value*>* constant_attributes)
+      : profile_(profile), constant_attributes_(constant_attributes) {}
 
   // Adds `node` to the segment. Unimplemented (with the reason) when it has
   // no lowering; the segment is then unchanged.
@@ -48,7 +49,9 @@ class SegmentImporter {
   void Alias(torch::jit::Value* out, torch::jit::Value* in);  // identity ops
   plan::Node& Emit(plan::OpKind kind, torch::jit::Node* origin);
   const TensorMeta* Meta(const torch::jit::Value* v) const;
-  bool attributes_constant() const { return attributes_constant_; }
+  bool IsConstantAttribute(const torch::jit::Value* v) const {
+    return constant_attributes_->count(v) > 0;
+  }
   plan::Graph& graph() { return graph_; }
   void CountHeavy() { ++pending_heavy_; }
   // A helper node consumed whole by the node being added: the list a cat
@@ -58,7 +61,7 @@ class SegmentImporter {
 
  private:
   const ShapeProfile& profile_;
-  const bool attributes_constant_;
+  const std::unordered_set<const torch::jit::Value*>* constant_attributes_;
   plan::Graph graph_;
   std::unordered_map<const torch::jit::Value*, int> ids_;
   std::vector<torch::jit::Value*> inputs_;

@@ -2,6 +2,7 @@
 
 #include <unordered_set>
 
+#include "engine/segment/constant_attributes.h"
 #include "engine/segment/importer.h"
 #include "engine/segment/specialize_shapes.h"
 
@@ -17,33 +18,24 @@ bool IsCatList(Node* node) {
          node->output()->uses()[0].user->owningBlock() == node->owningBlock();
 }
 
-bool HasSetAttr(torch::jit::Block* block) {
-  for (Node* node : block->nodes()) {
-    if (node->kind() == c10::prim::SetAttr) return true;
-    for (torch::jit::Block* sub : node->blocks()) {
-      if (HasSetAttr(sub)) return true;
-    }
-  }
-  return false;
-}
-
-// Returns whether attribute reads were hoisted (and so may be skipped).
-bool Prepare(torch::jit::Graph& graph) {
+// Moves constants and constant attribute reads to the top (they carry no
+// work and can never sit inside a run) and cat lists next to their cat;
+// returns the attribute reads that may be captured as constants.
+std::unordered_set<const torch::jit::Value*> Prepare(torch::jit::Graph& graph) {
+  std::unordered_set<const torch::jit::Value*> constant_attributes =
+      ConstantAttributeReads(graph);
   std::vector<Node*> nodes(graph.nodes().begin(), graph.nodes().end());
   Node* first = graph.nodes().front();
-  // Constants carry no work; at the top they can never sit inside a run.
-  // Attribute reads of submodules left by freezing are as good as constants
-  // when nothing in the graph assigns attributes.
-  const bool hoist_attributes = !HasSetAttr(graph.block());
   for (Node* node : nodes) {
     const bool hoist = node->kind() == c10::prim::Constant ||
-                       (hoist_attributes && node->kind() == c10::prim::GetAttr);
+                       (node->kind() == c10::prim::GetAttr &&
+                        constant_attributes.count(node->output()) > 0);
     if (hoist && node != first) node->moveBefore(first);
   }
   for (Node* node : nodes) {
     if (IsCatList(node)) node->moveBefore(node->output()->uses()[0].user);
   }
-  return hoist_attributes;
+  return constant_attributes;
 }
 
 bool HoldsTensors(const c10::TypePtr& type) {
@@ -76,9 +68,9 @@ bool TensorFree(Node* node) {
 
 Partition PartitionGraph(torch::jit::Graph& graph, const ShapeProfile& profile,
                          bool require_heavy) {
-  const bool attributes_hoisted = Prepare(graph);
+  const std::unordered_set<const torch::jit::Value*> constant_attributes = Prepare(graph);
   Partition partition;
-  auto importer = std::make_unique<SegmentImporter>(profile, attributes_hoisted);
+  auto importer = std::make_unique<SegmentImporter>(profile, &constant_attributes);
   auto close = [&]() {
     if (importer->empty()) return;
     if (importer->worthwhile() || !require_heavy) {
@@ -93,7 +85,7 @@ Partition PartitionGraph(torch::jit::Graph& graph, const ShapeProfile& profile,
             {node->kind().toQualString(), "lowerable, but its run has no compute-heavy node"});
       }
     }
-    importer = std::make_unique<SegmentImporter>(profile, attributes_hoisted);
+    importer = std::make_unique<SegmentImporter>(profile, &constant_attributes);
   };
   const std::unordered_set<const torch::jit::Value*> value_dependent = ValueDependentValues(graph);
   std::vector<Node*> nodes(graph.nodes().begin(), graph.nodes().end());
@@ -112,7 +104,7 @@ Partition PartitionGraph(torch::jit::Graph& graph, const ShapeProfile& profile,
       }
     }  // absorbed by an earlier node (a split's unpack)
     if (node->kind() == c10::prim::Constant || IsCatList(node) ||
-        (attributes_hoisted && node->kind() == c10::prim::GetAttr)) {
+        (node->kind() == c10::prim::GetAttr && constant_attributes.count(node->output()) > 0)) {
       continue;
     }
     absl::Status status = importer->Add(node);

@@ -179,7 +179,8 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ServedModel::Load(
   const engine::LoadReport& report = (*model)->load_report();
   if (!report.freeze_error.empty()) {
     LogWarning(absl::StrCat("model ", label,
-                            ": freezing failed, serving the module unfrozen: ",
+                            ": freezing failed, serving the module unfrozen (plans capture the "
+                            "weights forward() never reassigns): ",
                             report.freeze_error));
   }
   if (!report.pass_error.empty()) {

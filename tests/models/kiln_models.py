@@ -185,6 +185,36 @@ class NoFreeze(torch.nn.Module):
         return self.impl(x)
 
 
+class _Relu(torch.nn.Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.relu(x)
+
+
+class NoFreezeCnn(torch.nn.Module):
+    """Two 3x3 convolutions + relu, then a pluggable activation that forward()
+    re-points (an interface-typed attribute), plus a call counter:
+    torch.jit.freeze fails ("failed to freeze interface attribute 'act'"), yet
+    the convolution weights are never assigned, so plans may capture them.
+    [1,3,32,32] -> [1,16,32,32]."""
+
+    act: _TensorFn
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(3, 16, 3, padding=1)
+        self.conv2 = torch.nn.Conv2d(16, 16, 3, padding=1)
+        self.act = _Relu()
+        self.spare = _Relu()
+        self.calls = 0
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.calls += 1
+        x = torch.relu(self.conv2(torch.relu(self.conv1(x))))
+        y = self.act(x)
+        self.act = self.spare
+        return y
+
+
 class NamedArgs(torch.nn.Module):
     def forward(self, image: Tensor, scale: Tensor) -> Tensor:
         return image * 2.0 - scale
@@ -373,6 +403,13 @@ def build_no_freeze(out: Path):
     write_model(out, "no_freeze", cfg, {1: _script(NoFreeze())})
 
 
+def build_no_freeze_cnn(out: Path):
+    _seeded(23)
+    cfg = config_text("no_freeze_cnn", 0, [("INPUT__0", FP32, [1, 3, 32, 32])],
+                      [("OUTPUT__0", FP32, [1, 16, 32, 32])])
+    write_model(out, "no_freeze_cnn", cfg, {1: _script(NoFreezeCnn())})
+
+
 def build_named_args(out: Path):
     # Config order (scale, image) differs from forward()'s (image, scale).
     # Also carries valid engine options, Kiln's and Triton's spellings.
@@ -469,6 +506,7 @@ def build(kind: str, out: Path):
         build_multi_version(out)
         build_specific_version(out)
         build_no_freeze(out)
+        build_no_freeze_cnn(out)
         build_named_args(out)
         build_modulated_conv(out)
         build_conv1d_audio(out)

@@ -15,7 +15,7 @@ from tritonclient.utils import InferenceServerException
 
 from kiln_testlib import BROKEN_MODELS, GOOD_MODELS, START_TIMEOUT_S, wire_dtype
 
-UNBATCHED = {"all_dtypes", "slow", "conv1d_audio", "modulated_conv", "detector"}
+UNBATCHED = {"all_dtypes", "slow", "conv1d_audio", "modulated_conv", "detector", "no_freeze_cnn"}
 NO_JSON = {"FP16", "BF16"}  # no JSON form (as in Triton): always binary
 
 

@@ -25,7 +25,7 @@ STOP_TIMEOUT_S = 60    # SIGTERM to exit
 GOOD_MODELS = [
     "tiny_cnn", "resnet18", "mobilenet_v2", "two_in_two_out", "int64_embed", "all_dtypes",
     "dict_output", "dict_input", "runtime_error", "slow", "multi_version",
-    "specific_version", "no_freeze", "named_args", "modulated_conv", "conv1d_audio", "detector",
+    "specific_version", "no_freeze", "no_freeze_cnn", "named_args", "modulated_conv", "conv1d_audio", "detector",
 ]
 BROKEN_MODELS = ["broken_config", "corrupt_model", "not_torchscript",
                  "signature_mismatch", "bad_platform", "bad_engine_option"]

@@ -4,6 +4,7 @@ by Kiln's engine and compared with the same model.pt run in this process:
   modulated_conv  StyleGAN2's modulated convolution: the conv weight is
                   computed from the inputs on every request (nothing to prepack);
   conv1d_audio    a demucs-style conv1d / conv_transpose1d stack;
+  no_freeze_cnn   convolutions in a module torch.jit.freeze rejects;
   detector        torchvision's fasterrcnn_resnet50_fpn behind a one-image
                   wrapper: control flow, NMS, data-dependent output sizes.
 
@@ -53,7 +54,7 @@ def _assert_not_degenerate(model, ref: np.ndarray):
 
 # ------------------------------------------------------------- dense models
 
-@pytest.mark.parametrize("model", ["modulated_conv", "conv1d_audio"])
+@pytest.mark.parametrize("model", ["modulated_conv", "conv1d_audio", "no_freeze_cnn"])
 def test_matches_reference(client, test_repo, reference, model):
     # Both configs fix the full shape (max_batch_size 0, no -1 dims): a second
     # shape is not allowed, so the second round sends new values instead.
