@@ -140,10 +140,12 @@ absl::Status LowerDeconv(BuildContext& ctx, const Node& node);
 absl::Status LowerDeconvAsSubPixel(BuildContext& ctx, const Node& node);
 // A convolution with `conv`'s attributes and `post_ops` reading `src_value`
 // into a new slot of `dst_dims` (its layout chosen by oneDNN); returns the
-// slot. `what` starts the step's label.
+// slot. `what` starts the step's label. `weight_value` >= 0: the weights are
+// that value (conv.weight_is_input), reordered on every run.
 absl::StatusOr<int> EmitConvolution(BuildContext& ctx, const ConvAttrs& conv,
                                     const std::vector<PostOp>& post_ops, int src_value,
-                                    const Dims& dst_dims, const std::string& what);
+                                    const Dims& dst_dims, const std::string& what,
+                                    int weight_value = -1);
 absl::Status LowerLinear(BuildContext& ctx, const Node& node);
 absl::Status LowerMatmul(BuildContext& ctx, const Node& node);
 absl::Status LowerEltwise(BuildContext& ctx, const Node& node);

@@ -185,7 +185,8 @@ int FoldBatchNormIntoConv(Graph& graph) {
     const int p = rewrite.SoleProducer(bn.inputs[0]);
     if (p < 0) continue;
     Node& conv = graph.nodes[p];
-    if ((conv.kind != OpKind::kConv && conv.kind != OpKind::kDeconv) || !conv.post_ops.empty()) {
+    if ((conv.kind != OpKind::kConv && conv.kind != OpKind::kDeconv) || !conv.post_ops.empty() ||
+        conv.conv.weight_is_input) {
       continue;
     }
     const int64_t out_channels = graph.values[conv.output].dims[1];

@@ -97,6 +97,10 @@ struct ConvAttrs {
   Dims strides, padding_l, padding_r, dilation;  // dilation as in PyTorch (1 = none)
   int64_t groups = 1;
   Constant weight;  // PyTorch layout: (O, I/g, kh, kw); deconv (I, O/g, kh, kw)
+  // kConv only: the weight is computed at run time (StyleGAN2's modulated
+  // convolution) and read from value node.inputs[1]; `weight` then has its
+  // dims but no data.
+  bool weight_is_input = false;
   bool has_bias = false;
   Constant bias;
   Dims output_padding;  // deconv only

@@ -101,16 +101,33 @@ memory::desc AnyWeightDesc(const memory::desc& user, dt type) {
   return memory::desc(user.dims(), type, tag::any);
 }
 
+// A weight computed at run time (value `weight_value`, PyTorch's layout) in
+// the primitive's layout: one reorder per run.
+int RuntimeWeights(BuildContext& ctx, int weight_value, const memory::desc& user_weights,
+                   const memory::desc& target) {
+  const memory::data_type type = target.data_type();
+  const int plain = ctx.PlainSlot(weight_value, type);
+  const memory::dims dims = user_weights.dims();
+  const int user = ctx.AliasSlot(plain, PlainDesc(Dims(dims.begin(), dims.end()), type));
+  if (ctx.slot(user).md == target) return user;
+  const int packed = ctx.NewArenaSlot(target);
+  ctx.Reorder(user, packed, "weights computed at run time -> " + LayoutName(target));
+  return packed;
+}
+
 // Records the step of a convolution-like primitive reading value `src_value`
-// and returns the slot of its destination.
+// (and, for a weight computed at run time, value `weight_value`) and returns
+// the slot of its destination.
 template <typename Primitive, typename PrimitiveDesc>
 int FinishConvLike(BuildContext& ctx, const ConvAttrs& conv, const std::vector<PostOp>& post_ops,
-                   int src_value, const Dims& dst_dims, const PrimitiveDesc& pd,
+                   int src_value, int weight_value, const Dims& dst_dims, const PrimitiveDesc& pd,
                    const memory::desc& user_weights, std::vector<std::pair<int, int>> extra_args,
                    const std::string& what) {
   const int src = ctx.SlotAs(src_value, pd.src_desc());
   const int weights =
-      ctx.AddConstantSlot(ctx.Prepack(conv.weight, user_weights, pd.weights_desc()));
+      weight_value >= 0
+          ? RuntimeWeights(ctx, weight_value, user_weights, pd.weights_desc())
+          : ctx.AddConstantSlot(ctx.Prepack(conv.weight, user_weights, pd.weights_desc()));
   std::vector<std::pair<int, int>> args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}};
   if (conv.has_bias) {
     const memory::desc bias_md = PlainDesc(conv.bias.dims, dt::f32);
@@ -133,7 +150,8 @@ int FinishConvLike(BuildContext& ctx, const ConvAttrs& conv, const std::vector<P
 
 absl::StatusOr<int> EmitConvolution(BuildContext& ctx, const ConvAttrs& conv,
                                     const std::vector<PostOp>& post_ops, int src_value,
-                                    const Dims& dst_dims, const std::string& what) {
+                                    const Dims& dst_dims, const std::string& what,
+                                    int weight_value) {
   const Dims& src_dims = ctx.graph().values[src_value].dims;
   const dt type = ctx.compute_type();
   const memory::desc user_weights = UserWeightDesc(conv, false);
@@ -161,21 +179,26 @@ absl::StatusOr<int> EmitConvolution(BuildContext& ctx, const ConvAttrs& conv,
       auto pd = make_pd(memory::desc(ToDnnl(src_dims), type, tag::acdb),
                         memory::desc(ToDnnl(dst_dims), type, tag::acdb));
       if (std::string(pd.impl_info_str()).find("ref") == std::string::npos) {
-        return FinishConvLike<dnnl::convolution_forward>(ctx, conv, post_ops, src_value, dst_dims,
-                                                         pd, user_weights, std::move(extra), what);
+        return FinishConvLike<dnnl::convolution_forward>(ctx, conv, post_ops, src_value,
+                                                         weight_value, dst_dims, pd, user_weights,
+                                                         std::move(extra), what);
       }
     } catch (const dnnl::error&) {
       // no implementation for that layout: let oneDNN choose
     }
   }
   auto pd = make_pd(AnyDesc(src_dims, type), AnyDesc(dst_dims, type));
-  return FinishConvLike<dnnl::convolution_forward>(ctx, conv, post_ops, src_value, dst_dims, pd,
-                                                   user_weights, std::move(extra), what);
+  return FinishConvLike<dnnl::convolution_forward>(ctx, conv, post_ops, src_value, weight_value,
+                                                   dst_dims, pd, user_weights, std::move(extra),
+                                                   what);
 }
 
 absl::Status LowerConv(BuildContext& ctx, const Node& node) {
+  const int weight_value = node.conv.weight_is_input ? node.inputs[1] : -1;
   auto dst = EmitConvolution(ctx, node.conv, node.post_ops, node.inputs[0],
-                             ctx.graph().values[node.output].dims, "conv");
+                             ctx.graph().values[node.output].dims,
+                             weight_value >= 0 ? "conv (weights computed at run time)" : "conv",
+                             weight_value);
   if (!dst.ok()) return dst.status();
   ctx.SetValueSlot(node.output, *dst);
   return absl::OkStatus();
@@ -214,8 +237,8 @@ absl::Status LowerDeconv(BuildContext& ctx, const Node& node) {
       ToDnnl(node.conv.padding_l), padding_r);
   dnnl::deconvolution_forward::primitive_desc pd(desc, attr, ctx.engine());
   ctx.SetValueSlot(node.output, FinishConvLike<dnnl::deconvolution_forward>(
-                                    ctx, node.conv, node.post_ops, node.inputs[0], dst_dims, pd,
-                                    user_weights, std::move(extra), "deconv"));
+                                    ctx, node.conv, node.post_ops, node.inputs[0], -1, dst_dims,
+                                    pd, user_weights, std::move(extra), "deconv"));
   return absl::OkStatus();
 }
 

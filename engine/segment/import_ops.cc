@@ -35,7 +35,14 @@ absl::Status ImportConv(SegmentImporter& im, Node* node, bool transposed) {
   // conv_transpose{1,2}d(input, weight, bias, stride, padding, output_padding, groups, dilation)
   plan::ConvAttrs conv;
   if (!ConstOrAttribute(im, node->input(1), &conv.weight)) {
-    return Refuse("weight is computed at run time");
+    // A weight computed from the inputs (modulated convolution): read at
+    // run time, convolutions only.
+    const TensorMeta* w = im.Meta(node->input(1));
+    if (transposed || w == nullptr || !IsTensor(node->input(1))) {
+      return Refuse("weight is computed at run time");
+    }
+    conv.weight.dims = w->dims;
+    conv.weight_is_input = true;
   }
   const size_t spatial = conv.weight.dims.size() - 2;
   if (spatial < 1 || spatial > 2) return Refuse("only 1-d and 2-d convolutions");
@@ -90,6 +97,7 @@ absl::Status ImportConv(SegmentImporter& im, Node* node, bool transposed) {
     return Refuse("unbatched convolution input");
   }
   plan::Node& n = EmitOneToOne(im, node, transposed ? OpKind::kDeconv : OpKind::kConv);
+  if (conv.weight_is_input) n.inputs.push_back(im.Input(node->input(1)));
   n.conv = std::move(conv);
   im.CountHeavy();
   return absl::OkStatus();

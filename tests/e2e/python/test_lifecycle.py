@@ -2,7 +2,9 @@
 with requests in flight. Each server here is its own process."""
 
 import queue
+import re
 import time
+import urllib.request
 
 import numpy as np
 import pytest
@@ -127,8 +129,33 @@ def test_load_refused_in_mode_none(client):
 
 # ------------------------------------------------------------------- shutdown
 
+def _slow_counts(metrics_port):
+    """(requests queued, requests succeeded) for the slow model, from /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+
+    def value(name):
+        m = re.search(rf'^{name}{{model="slow",version="1"}} (\S+)$', text, re.M)
+        return int(float(m.group(1))) if m else 0
+    return value("nv_inference_pending_request_count"), value("nv_inference_request_success")
+
+
+def _wait_all_received(metrics_port, sent, warmups, timeout=60):
+    # One instance runs the slow model: while requests are queued one is
+    # running, so queued + finished >= sent - 1 with something queued means
+    # every request has reached the server (or all finished).
+    deadline = time.monotonic() + timeout
+    while True:
+        queued, succeeded = _slow_counts(metrics_port)
+        finished = succeeded - warmups
+        if (queued >= 1 and queued + finished >= sent - 1) or finished >= sent:
+            return
+        assert time.monotonic() < deadline, f"only {queued} queued, {finished} finished"
+        time.sleep(0.02)
+
+
 def test_sigterm_with_requests_in_flight(make_server, test_repo, reference):
-    srv = make_server("--model-control-mode=explicit", "--load-model=slow")
+    srv = make_server("--model-control-mode=explicit", "--load-model=slow", "--allow-metrics=true")
     deadline = time.monotonic() + START_TIMEOUT_S
     client = srv.wait_live(deadline)
     srv.wait_models(client, ["slow"], deadline=deadline)
@@ -142,9 +169,11 @@ def test_sigterm_with_requests_in_flight(make_server, test_repo, reference):
     for i, inputs in enumerate(cases):
         client.async_infer("slow", tc_inputs(inputs, dtypes), client_timeout=120,
                            callback=lambda result, error, i=i: done.put((i, result, error)))
-    # Let all six reach the server before SIGTERM (a call that arrives after
-    # it is refused, rightly): the first runs ~300 ms, the others queue.
-    time.sleep(0.25)
+    # All six must reach the server before SIGTERM (a call that arrives after
+    # it is refused, rightly): the first runs ~300 ms, the others queue. A
+    # fixed sleep was not enough on a loaded machine; the server's own
+    # counters say when they are in.
+    _wait_all_received(srv.metrics_port, sent=len(cases), warmups=1)
     srv.terminate()
 
     results = {}
