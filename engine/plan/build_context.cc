@@ -17,6 +17,18 @@ memory::desc PlainDesc(const Dims& dims, memory::data_type type) {
   return memory::desc(ToDnnl(dims), type, strides);
 }
 
+memory::desc ChannelsLastDesc(const Dims& dims, memory::data_type type) {
+  memory::dims strides(dims.size());
+  int64_t step = dims[1];
+  strides[1] = 1;
+  for (int i = static_cast<int>(dims.size()) - 1; i >= 2; --i) {
+    strides[i] = step;
+    step *= dims[i];
+  }
+  strides[0] = step;
+  return memory::desc(ToDnnl(dims), type, strides);
+}
+
 std::string LayoutName(const memory::desc& md) {
   const dnnl_memory_desc_t& d = md.data;
   if (d.format_kind != dnnl_blocked) return "any";
@@ -169,7 +181,13 @@ void BuildContext::Reorder(int from_slot, int to_slot, const std::string& label)
 
 void BuildContext::AddStep(dnnl::primitive primitive,
                            std::vector<std::pair<int, int>> args, std::string label) {
-  steps_.push_back(Step{std::move(primitive), std::move(args), std::move(label), false});
+  steps_.push_back(Step{std::move(primitive), std::move(args), std::move(label), false, {}});
+}
+
+void BuildContext::AddKernelStep(KernelFn kernel, std::vector<std::pair<int, int>> args,
+                                 std::string label) {
+  steps_.push_back(Step{dnnl::primitive(), std::move(args), std::move(label), false,
+                        std::move(kernel)});
 }
 
 absl::Status BuildContext::MakeAttr(const std::vector<PostOp>& post_ops, int dst_rank,

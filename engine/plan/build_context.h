@@ -5,6 +5,7 @@
 #ifndef KILN_ENGINE_PLAN_BUILD_CONTEXT_H_
 #define KILN_ENGINE_PLAN_BUILD_CONTEXT_H_
 
+#include <functional>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -29,11 +30,15 @@ struct Slot {
   dnnl::memory constant; // kConstant
 };
 
+// A Kiln kernel run as a step: gets the step's memories by DNNL_ARG_*.
+using KernelFn = std::function<void(const std::unordered_map<int, dnnl::memory>& args)>;
+
 struct Step {
-  dnnl::primitive primitive;
+  dnnl::primitive primitive;  // unset for a kernel step
   std::vector<std::pair<int, int>> args;  // DNNL_ARG_* -> slot
   std::string label;
   bool is_reorder = false;
+  KernelFn kernel;  // set: run this instead of the primitive
 };
 
 // A span of the arena; aliases of one region share it.
@@ -77,6 +82,7 @@ class BuildContext {
 
   void AddStep(dnnl::primitive primitive, std::vector<std::pair<int, int>> args,
                std::string label);
+  void AddKernelStep(KernelFn kernel, std::vector<std::pair<int, int>> args, std::string label);
   // Post-ops as a oneDNN attribute (user scratchpad); binary operands become
   // extra args of the step.
   absl::Status MakeAttr(const std::vector<PostOp>& post_ops, int dst_rank,
@@ -117,6 +123,8 @@ class BuildContext {
 
 // Plain (row-major) descriptor of `dims`.
 memory::desc PlainDesc(const Dims& dims, memory::data_type type);
+// Dense channels-last descriptor (nwc, nhwc, ndhwc) of `dims`.
+memory::desc ChannelsLastDesc(const Dims& dims, memory::data_type type);
 // Dims as oneDNN wants them.
 memory::dims ToDnnl(const Dims& dims);
 // A short name of a descriptor's layout for reports: "nChw16c", "abcd", ...
@@ -159,6 +167,7 @@ absl::Status LowerReshape(BuildContext& ctx, const Node& node);
 absl::Status LowerPermute(BuildContext& ctx, const Node& node);
 absl::Status LowerConcat(BuildContext& ctx, const Node& node);
 absl::Status LowerSlice(BuildContext& ctx, const Node& node);
+absl::Status LowerPrelu(BuildContext& ctx, const Node& node);
 absl::Status LowerPixelShuffle(BuildContext& ctx, const Node& node);
 absl::Status LowerChannelShuffle(BuildContext& ctx, const Node& node);
 

@@ -48,6 +48,7 @@ absl::Status LowerNode(BuildContext& ctx, const Node& node) {
     case OpKind::kChannelShuffle: return internal::LowerChannelShuffle(ctx, node);
     case OpKind::kInstanceNorm: return internal::LowerInstanceNorm(ctx, node);
     case OpKind::kSlice: return internal::LowerSlice(ctx, node);
+    case OpKind::kPrelu: return internal::LowerPrelu(ctx, node);
     case OpKind::kReduceMean: break;
   }
   return absl::UnimplementedError(absl::StrCat("no lowering for ", OpKindName(node.kind)));
@@ -242,7 +243,14 @@ absl::Status CompiledSegment::Run(const std::vector<const float*>& inputs,
       arena->memories[s].set_data_handle(outputs[impl_->slots[s].index]);
     }
     for (size_t i = 0; i < impl_->steps.size(); ++i) {
-      impl_->steps[i].primitive.execute(arena->stream, arena->step_args[i]);
+      const Step& step = impl_->steps[i];
+      if (step.kernel) {
+        // CPU primitives run synchronously on this thread, so a Kiln kernel
+        // between two of them sees its inputs written.
+        step.kernel(arena->step_args[i]);
+      } else {
+        step.primitive.execute(arena->stream, arena->step_args[i]);
+      }
     }
     arena->stream.wait();
   } catch (const dnnl::error& e) {

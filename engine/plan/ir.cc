@@ -42,6 +42,7 @@ const char* OpKindName(OpKind kind) {
     case OpKind::kReduceMean: return "mean";
     case OpKind::kInstanceNorm: return "instance_norm";
     case OpKind::kSlice: return "slice";
+    case OpKind::kPrelu: return "prelu";
   }
   return "?";
 }

@@ -47,6 +47,7 @@ enum class OpKind {
   kReduceMean,    // mean over trailing spatial dims
   kInstanceNorm,  // per-sample, per-channel normalization (+ affine)
   kSlice,         // a contiguous range along one axis (chunk, split)
+  kPrelu,         // x > 0 ? x : slope[channel] * x (Kiln's kernel); slopes in `scale`
 };
 const char* OpKindName(OpKind kind);
 
@@ -132,7 +133,7 @@ struct Node {
   bool log_softmax = false; // kSoftmax
   int64_t factor = 0;       // kPixelShuffle (upscale), kChannelShuffle (groups)
   float epsilon = 0;        // kBatchNorm, kInstanceNorm
-  Constant mean, variance, scale, shift;  // kBatchNorm (scale/shift may be empty); kInstanceNorm scale/shift
+  Constant mean, variance, scale, shift;  // kBatchNorm (scale/shift may be empty); kInstanceNorm scale/shift; kPrelu scale (1 or C slopes)
   std::vector<PostOp> post_ops;
   std::string origin;       // the TorchScript node(s) it came from, for reports
 };

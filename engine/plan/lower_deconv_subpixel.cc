@@ -15,19 +15,6 @@ int64_t Product(const Dims& dims) {
   return p;
 }
 
-// Dense channels-last descriptor (nwc, nhwc, ndhwc) of `dims`.
-memory::desc ChannelsLast(const Dims& dims, memory::data_type type) {
-  memory::dims strides(dims.size());
-  int64_t step = dims[1];
-  strides[1] = 1;
-  for (int i = static_cast<int>(dims.size()) - 1; i >= 2; --i) {
-    strides[i] = step;
-    step *= dims[i];
-  }
-  strides[0] = step;
-  return memory::desc(ToDnnl(dims), type, strides);
-}
-
 }  // namespace
 
 absl::Status LowerDeconvAsSubPixel(BuildContext& ctx, const Node& node) {
@@ -53,7 +40,7 @@ absl::Status LowerDeconvAsSubPixel(BuildContext& ctx, const Node& node) {
   memory::desc phases_md = ctx.slot(phases).md;
   const memory::data_type type = phases_md.data_type();
   if (phases_md.data.format_desc.blocking.inner_nblks > 0) {
-    const int dense = ctx.NewArenaSlot(ChannelsLast(form->conv_output, type));
+    const int dense = ctx.NewArenaSlot(ChannelsLastDesc(form->conv_output, type));
     ctx.Reorder(phases, dense, "deconv phases to channels-last");
     phases = dense;
     phases_md = ctx.slot(phases).md;
@@ -66,7 +53,7 @@ absl::Status LowerDeconvAsSubPixel(BuildContext& ctx, const Node& node) {
     const size_t spatial = form->factors.size();
     const int64_t groups = node.conv.groups, per_group = form->shuffled[1] / groups;
     const int64_t phase_count = Product(form->factors);
-    const memory::desc shuffled_md = ChannelsLast(form->shuffled, type);
+    const memory::desc shuffled_md = ChannelsLastDesc(form->shuffled, type);
     const auto& dst_strides = shuffled_md.data.format_desc.blocking.strides;
     memory::dims view_dims = {form->shuffled[0], groups, per_group};
     memory::dims read = {src_strides[0], src_strides[1] * phase_count * per_group, src_strides[1]};
@@ -82,7 +69,7 @@ absl::Status LowerDeconvAsSubPixel(BuildContext& ctx, const Node& node) {
       write.push_back(dst_strides[2 + i]);
     }
     const int target = form->needs_crop ? ctx.NewArenaSlot(shuffled_md)
-                                        : ctx.NewArenaSlot(ChannelsLast(dst_dims, type));
+                                        : ctx.NewArenaSlot(ChannelsLastDesc(dst_dims, type));
     ctx.Reorder(ctx.AliasSlot(phases, memory::desc(view_dims, type, read)),
                 ctx.AliasSlot(target, memory::desc(view_dims, type, write)),
                 absl::StrCat("depth to space ", absl::StrJoin(form->factors, "x")));
@@ -93,7 +80,7 @@ absl::Status LowerDeconvAsSubPixel(BuildContext& ctx, const Node& node) {
     memory::dims offsets = {0, 0};
     offsets.insert(offsets.end(), form->crop_offset.begin(), form->crop_offset.end());
     const memory::desc window = ctx.slot(full).md.submemory_desc(ToDnnl(dst_dims), offsets);
-    out = ctx.NewArenaSlot(ChannelsLast(dst_dims, type));
+    out = ctx.NewArenaSlot(ChannelsLastDesc(dst_dims, type));
     ctx.Reorder(ctx.AliasSlot(full, window), out,
                 absl::StrCat("crop at ", absl::StrJoin(form->crop_offset, ",")));
   }

@@ -356,6 +356,14 @@ absl::Status ImportFunctional(SegmentImporter& im, Node* node, const std::string
     if (!ConstDouble(node->input(1), &slope)) return Refuse("slope");
     return ImportUnary(im, node, U(Unary::kRelu, slope));
   }
+  if (kind == "aten::prelu") {
+    plan::Constant slopes;
+    if (!ConstOrAttribute(im, node->input(1), &slopes)) return Refuse("slopes computed at run time");
+    if (Rank(im, node->input(0)) < 2) return Refuse("prelu of a vector");
+    plan::Node& n = EmitOneToOne(im, node, OpKind::kPrelu);
+    n.scale = std::move(slopes);
+    return absl::OkStatus();
+  }
   if (kind == "aten::silu") return ImportUnary(im, node, U(Unary::kSilu));
   if (kind == "aten::hardswish") return ImportUnary(im, node, U(Unary::kHardswish));
   if (kind == "aten::hardsigmoid") return ImportUnary(im, node, U(Unary::kHardsigmoid));
