@@ -3,6 +3,8 @@
 #include <cmath>
 #include <vector>
 
+#include "engine/plan/split_narrow_conv.h"
+
 namespace kiln::engine::plan {
 namespace {
 
@@ -253,6 +255,7 @@ int RecognizeChannelShuffle(Graph& graph) {
 
 int RunFusionPasses(Graph& graph) {
   int total = FoldBatchNormIntoConv(graph) + RecognizeChannelShuffle(graph);
+  total += SplitNarrowConvolutions(graph);
   for (;;) {
     const int fused = FuseActivations(graph) + FuseBinaryIntoProducer(graph);
     if (fused == 0) return total;

@@ -33,8 +33,9 @@ int FoldBatchNormIntoConv(Graph& graph);
 int RecognizeChannelShuffle(Graph& graph);
 
 // The fusion passes in order, to a fixed point; returns total fusions.
-// Order: batch-norm folding, then activations (conv+relu), then residual sums (conv+relu+add),
-// then activations again (the relu after the residual add).
+// Order: batch-norm folding, channel shuffles, narrow convolutions split
+// (split_narrow_conv.h), then activations (conv+relu), then residual sums
+// (conv+relu+add), then activations again (the relu after the residual add).
 int RunFusionPasses(Graph& graph);
 
 }  // namespace kiln::engine::plan

@@ -59,12 +59,33 @@ absl::Status LowerPermute(BuildContext& ctx, const Node& node) {
 }
 
 absl::Status LowerPixelShuffle(BuildContext& ctx, const Node& node) {
-  // (N, C*r*r, H, W) -> (N, C, H*r, W*r): read as (N, C, H, r, W, r).
+  // (N, C*r*r, H, W) -> (N, C, H*r, W*r): read as (N, C, H, r, W, r) through
+  // the input's own strides when it is not blocked (a convolution's
+  // channels-last result needs no reorder first), written channels-last
+  // then (what the next convolution wants) or plain.
   const Dims& in = ctx.graph().values[node.inputs[0]].dims;
+  const Dims& out_dims = ctx.graph().values[node.output].dims;
   const int64_t r = node.factor, n = in[0], c = in[1] / (r * r), h = in[2], w = in[3];
+  int src = ctx.ValueSlot(node.inputs[0]);
+  const dt type = ctx.slot(src).md.data_type();
+  if (ctx.slot(src).md.data.format_desc.blocking.inner_nblks > 0) {
+    src = ctx.PlainSlot(node.inputs[0], type);
+  }
+  const memory::desc src_md = ctx.slot(src).md;
+  const auto& s = src_md.data.format_desc.blocking.strides;
+  const bool channels_last = s[1] == 1 && in[1] > 1;
   const Dims view_dims = {n, c, h, r, w, r};
-  const memory::dims view_strides = {c * r * r * h * w, r * r * h * w, w, r * h * w, 1, h * w};
-  return StridedCopy(ctx, node, view_dims, view_strides, absl::StrCat("pixel_shuffle ", r));
+  const memory::dims read = {s[0], s[1] * r * r, s[2], s[1] * r, s[3], s[1]};
+  const memory::desc dst_md =
+      channels_last ? ChannelsLastDesc(out_dims, type) : PlainDesc(out_dims, type);
+  const auto& d = dst_md.data.format_desc.blocking.strides;
+  const memory::dims write = {d[0], d[1], d[2] * r, d[2], d[3] * r, d[3]};
+  const int dst = ctx.NewArenaSlot(dst_md);
+  ctx.Reorder(ctx.AliasSlot(src, memory::desc(ToDnnl(view_dims), type, read)),
+              ctx.AliasSlot(dst, memory::desc(ToDnnl(view_dims), type, write)),
+              absl::StrCat("pixel_shuffle ", r, channels_last ? " channels-last" : ""));
+  ctx.SetValueSlot(node.output, dst);
+  return absl::OkStatus();
 }
 
 absl::Status LowerChannelShuffle(BuildContext& ctx, const Node& node) {
