@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "engine/plan/compiled_segment.h"
+#include "engine/plan/plan_test_util.h"
 
 namespace kiln::engine::plan {
 namespace {
@@ -18,15 +19,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-Constant Random(Dims dims, int seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0, 0.3f);
-  int64_t n = 1;
-  for (int64_t d : dims) n *= d;
-  std::vector<float> v(n);
-  for (float& x : v) x = normal(rng);
-  return Constant::Own(std::move(dims), std::move(v));
-}
+Constant Random(Dims dims, int seed) { return RandomConstant(std::move(dims), seed); }
 
 // x -> conv3x3 -> relu -> conv3x3 -> (+ x) -> relu, a residual block.
 Graph ResidualBlock(int channels = 8) {
@@ -72,18 +65,6 @@ Graph ResidualBlock(int channels = 8) {
   return g;
 }
 
-std::vector<float> RunSegment(const Graph& g, PlanPrecision precision = PlanPrecision::kFp32) {
-  auto segment = CompiledSegment::Build(g, BuildOptions{precision});
-  EXPECT_TRUE(segment.ok()) << segment.status();
-  if (!segment.ok()) return {};
-  int64_t in_n = 1, out_n = 1;
-  for (int64_t d : (*segment)->input_dims()[0]) in_n *= d;
-  for (int64_t d : (*segment)->output_dims()[0]) out_n *= d;
-  std::vector<float> input(in_n), output(out_n);
-  for (int64_t i = 0; i < in_n; ++i) input[i] = std::sin(0.37f * i);
-  EXPECT_TRUE((*segment)->Run({input.data()}, {output.data()}).ok());
-  return output;
-}
 
 TEST(FuseActivations, FoldsReluIntoConv) {
   Graph g = ResidualBlock();

@@ -10,21 +10,14 @@
 
 #include "engine/plan/compiled_segment.h"
 #include "engine/plan/fusion.h"
+#include "engine/plan/plan_test_util.h"
 
 namespace kiln::engine::plan {
 namespace {
 
 using ::testing::HasSubstr;
 
-Constant Random(Dims dims, int seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0, 0.2f);
-  int64_t n = 1;
-  for (int64_t d : dims) n *= d;
-  std::vector<float> v(n);
-  for (float& x : v) x = normal(rng);
-  return Constant::Own(std::move(dims), std::move(v));
-}
+Constant Random(Dims dims, int seed) { return RandomConstant(std::move(dims), seed, 0.2f); }
 
 // x [1, C, H, W] -> conv (O outputs, kh x kw, stride s, padding p) -> tanh.
 Graph ConvTanh(int64_t channels, int64_t outputs, int64_t kh, int64_t kw, int64_t stride,
@@ -55,18 +48,6 @@ Graph ConvTanh(int64_t channels, int64_t outputs, int64_t kh, int64_t kw, int64_
   return g;
 }
 
-std::vector<float> RunCompiled(const Graph& g) {
-  auto segment = CompiledSegment::Build(g, BuildOptions{PlanPrecision::kFp32});
-  EXPECT_TRUE(segment.ok()) << segment.status();
-  if (!segment.ok()) return {};
-  int64_t in_n = 1, out_n = 1;
-  for (int64_t d : (*segment)->input_dims()[0]) in_n *= d;
-  for (int64_t d : (*segment)->output_dims()[0]) out_n *= d;
-  std::vector<float> input(in_n), output(out_n);
-  for (int64_t i = 0; i < in_n; ++i) input[i] = std::sin(0.11f * i);
-  EXPECT_TRUE((*segment)->Run({input.data()}, {output.data()}).ok());
-  return output;
-}
 
 TEST(SplitNarrowConvolutions, SplitsAThreeChannelNineByNineOutputLayer) {
   Graph g = ConvTanh(16, 3, 9, 9, 1, 4, 40, 37);
@@ -86,7 +67,7 @@ TEST(SplitNarrowConvolutions, KeepsTheNumbersWithStrideAndUnevenPadding) {
   for (const Graph& g : {ConvTanh(16, 3, 9, 9, 1, 4, 40, 37), ConvTanh(24, 5, 7, 5, 2, 3, 45, 31)}) {
     Graph split = g;
     ASSERT_EQ(SplitNarrowConvolutions(split), 1);
-    const std::vector<float> a = RunCompiled(g), b = RunCompiled(split);
+    const std::vector<float> a = RunSegment(g), b = RunSegment(split);
     ASSERT_EQ(a.size(), b.size());
     ASSERT_FALSE(a.empty());
     for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-4) << i;
