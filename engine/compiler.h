@@ -49,6 +49,10 @@ struct KeyPlan : CachedPlan {
   };
   std::vector<Check> checks;
   double build_ms = 0;
+  // Intra-op threads the plan runs with; 0: the model's. A plan that takes
+  // a few microseconds runs on one thread: waking a second OpenMP thread for
+  // it costs more than it saves (set by the model after the build).
+  int run_threads = 0;
   std::vector<c10::IValue> reference_outputs;  // on the triggering input
   // Set when the plan failed at run time on a later request (a shape the
   // build could not foresee): the signature runs the reference from then on.
