@@ -208,6 +208,7 @@ absl::StatusOr<std::shared_ptr<KeyPlan>> BuildKeyPlan(
     key_plan->attempts.push_back(absl::StrCat(report.precision(), ": ",
                                               key_plan->final_check.Summary()));
     key_plan->precision = report.precision();
+    key_plan->first_run_ms = plan_run_ms;
     key_plan->graph = *std::move(compiled);
     break;
   }

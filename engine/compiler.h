@@ -49,6 +49,9 @@ struct KeyPlan : CachedPlan {
   };
   std::vector<Check> checks;
   double build_ms = 0;
+  // The kept plan's first run (the accuracy check's), with the model's
+  // threads; 0 when the check was off.
+  double first_run_ms = 0;
   // Intra-op threads the plan runs with; 0: the model's. A plan that takes
   // a few microseconds runs on one thread: waking a second OpenMP thread for
   // it costs more than it saves (set by the model after the build).

@@ -298,6 +298,9 @@ class TorchModel final : public Model {
   // of three), else 0. Restores the model's thread count.
   int TinyPlanThreads(const KeyPlan& plan, const std::vector<c10::IValue>& stack) const {
     constexpr double kSingleThreadBelowMs = 0.05;
+    // A first run (cold caches, all threads) far above the bar: not tiny,
+    // and not worth timing again on one thread.
+    if (plan.first_run_ms > 20 * kSingleThreadBelowMs) return 0;
     UseIntraOpThreads(1);
     double best_ms = 1e300;
     try {
