@@ -24,6 +24,7 @@ constexpr absl::string_view kPlanCacheSize = "KILN_PLAN_CACHE_SIZE";
 constexpr absl::string_view kBatchBuckets = "KILN_BATCH_BUCKETS";
 constexpr absl::string_view kIntraOpThreads = "KILN_INTRA_OP_THREADS";
 constexpr absl::string_view kInterOpThreads = "KILN_INTER_OP_THREADS";
+constexpr absl::string_view kAsyncCompile = "KILN_ASYNC_COMPILE";
 // Triton PyTorch-backend spellings.
 constexpr absl::string_view kTritonIntraOp = "INTRA_OP_THREAD_COUNT";
 constexpr absl::string_view kTritonInterOp = "INTER_OP_THREAD_COUNT";
@@ -32,7 +33,7 @@ constexpr absl::string_view kTritonDisableOpt = "DISABLE_OPTIMIZED_EXECUTION";
 // The KILN_ keys a config may use; anything else with the prefix is a typo.
 constexpr absl::string_view kKnownKilnKeys[] = {
     kOptLevel,      kPrecision,      kAccuracyCheck,
-    kPlanCacheSize, kBatchBuckets, kIntraOpThreads, kInterOpThreads,
+    kPlanCacheSize, kBatchBuckets, kIntraOpThreads, kInterOpThreads, kAsyncCompile,
 };
 
 constexpr absl::string_view kFromParameter = "parameter";
@@ -174,7 +175,7 @@ absl::StatusOr<EngineOptions> ResolveEngineOptions(
   EngineOptions options;
   for (absl::string_view field :
        {"opt_level", "precision", "accuracy_check", "plan_cache_size", "batch_buckets",
-        "intra_op_threads", "inter_op_threads"}) {
+        "intra_op_threads", "inter_op_threads", "async_compile"}) {
     options.sources[std::string(field)] = std::string(kFromDefault);
   }
 
@@ -216,6 +217,14 @@ absl::StatusOr<EngineOptions> ResolveEngineOptions(
                                 FromEnv(getenv, kAccuracyCheck)},
                                boolean, &options.accuracy_check,
                                &options.sources["accuracy_check"]);
+      !s.ok()) {
+    return s;
+  }
+
+  if (absl::Status s = Resolve({FromConfig(config, kAsyncCompile),
+                                FromEnv(getenv, kAsyncCompile)},
+                               boolean, &options.async_compile,
+                               &options.sources["async_compile"]);
       !s.ok()) {
     return s;
   }
@@ -285,7 +294,8 @@ std::string DescribeEngineOptions(const EngineOptions& options) {
       source("batch_buckets"), ") intra_op_threads=",
       options.intra_op_threads, " (", source("intra_op_threads"),
       ") inter_op_threads=", options.inter_op_threads, " (",
-      source("inter_op_threads"), ")");
+      source("inter_op_threads"), ") async_compile=", options.async_compile ? "true" : "false",
+      " (", source("async_compile"), ")");
 }
 
 }  // namespace kiln::config

@@ -37,6 +37,9 @@ struct EngineOptions {
   Precision precision = Precision::kAuto;
   // KILN_ACCURACY_CHECK true|false|1|0: compare each new plan to the reference.
   bool accuracy_check = true;
+  // KILN_ASYNC_COMPILE true|false|1|0: build a new input shape's plan in
+  // the background, answering its requests with the reference meanwhile.
+  bool async_compile = false;
   // KILN_PLAN_CACHE_SIZE >= 1: plans kept per model (LRU).
   int plan_cache_size = 16;
   // KILN_BATCH_BUCKETS "1,2,4,8": pad the batch dim of a request up to the
@@ -50,7 +53,7 @@ struct EngineOptions {
   int inter_op_threads = 0;
   // Where each value came from, for the load log: field name ("opt_level",
   // "precision", "accuracy_check", "plan_cache_size", "batch_buckets", "intra_op_threads",
-  // "inter_op_threads") -> "parameter", "environment" or "default".
+  // "inter_op_threads", "async_compile") -> "parameter", "environment" or "default".
   // ResolveEngineOptions fills every field name.
   std::map<std::string, std::string> sources;
 };
@@ -63,7 +66,7 @@ inline constexpr char kFromDefault[] = "default";
 // touch the real environment), then the defaults.
 //
 // Config parameter keys:
-//   KILN_OPT_LEVEL, KILN_PRECISION, KILN_ACCURACY_CHECK, KILN_PLAN_CACHE_SIZE,
+//   KILN_OPT_LEVEL, KILN_PRECISION, KILN_ACCURACY_CHECK, KILN_ASYNC_COMPILE, KILN_PLAN_CACHE_SIZE,
 //   KILN_INTRA_OP_THREADS, KILN_INTER_OP_THREADS;
 //   Triton's INTRA_OP_THREAD_COUNT and INTER_OP_THREAD_COUNT (same meaning;
 //   when both spellings are in the config, the KILN_ one wins);

@@ -75,7 +75,8 @@ TEST(EngineOptionsTest, Defaults) {
   EXPECT_EQ(options->intra_op_threads, 0);
   EXPECT_EQ(options->inter_op_threads, 0);
   EXPECT_TRUE(options->batch_buckets.empty());
-  ASSERT_EQ(options->sources.size(), 7u);
+  EXPECT_FALSE(options->async_compile);
+  ASSERT_EQ(options->sources.size(), 8u);
   for (const auto& [field, source] : options->sources) {
     EXPECT_EQ(source, "default") << field;
   }
@@ -90,6 +91,7 @@ TEST(EngineOptionsTest, EachKeyFromConfig) {
       {"KILN_BATCH_BUCKETS", "2,4"},
       {"KILN_INTRA_OP_THREADS", "8"},
       {"KILN_INTER_OP_THREADS", "2"},
+      {"KILN_ASYNC_COMPILE", "true"},
   });
   ASSERT_TRUE(options.ok()) << options.status();
   EXPECT_EQ(options->optimization_level, 1);
@@ -99,6 +101,7 @@ TEST(EngineOptionsTest, EachKeyFromConfig) {
   EXPECT_EQ(options->batch_buckets, (std::vector<int64_t>{2, 4}));
   EXPECT_EQ(options->intra_op_threads, 8);
   EXPECT_EQ(options->inter_op_threads, 2);
+  EXPECT_TRUE(options->async_compile);
   for (const auto& [field, source] : options->sources) {
     EXPECT_EQ(source, "parameter") << field;
   }
@@ -114,6 +117,7 @@ TEST(EngineOptionsTest, EachKeyFromEnvironment) {
               {"KILN_BATCH_BUCKETS", "8"},
               {"KILN_INTRA_OP_THREADS", "3"},
               {"KILN_INTER_OP_THREADS", "1"},
+              {"KILN_ASYNC_COMPILE", "1"},
           });
   ASSERT_TRUE(options.ok()) << options.status();
   EXPECT_EQ(options->optimization_level, 2);
@@ -123,6 +127,7 @@ TEST(EngineOptionsTest, EachKeyFromEnvironment) {
   EXPECT_EQ(options->batch_buckets, (std::vector<int64_t>{8}));
   EXPECT_EQ(options->intra_op_threads, 3);
   EXPECT_EQ(options->inter_op_threads, 1);
+  EXPECT_TRUE(options->async_compile);
   for (const auto& [field, source] : options->sources) {
     EXPECT_EQ(source, "environment") << field;
   }
@@ -304,7 +309,21 @@ TEST(EngineOptionsDescribeTest, ListsValuesAndSources) {
             "opt_level=2 (parameter) precision=bf16 (environment) "
             "accuracy_check=true (default) plan_cache_size=16 (default) "
             "batch_buckets=off (default) "
-            "intra_op_threads=0 (default) inter_op_threads=0 (default)");
+            "intra_op_threads=0 (default) inter_op_threads=0 (default) "
+            "async_compile=false (default)");
+}
+
+TEST(EngineOptionsTest, AsyncCompileFromConfigOrEnvironment) {
+  absl::StatusOr<EngineOptions> from_config = Resolve({{"KILN_ASYNC_COMPILE", "true"}}, {});
+  ASSERT_TRUE(from_config.ok()) << from_config.status();
+  EXPECT_TRUE(from_config->async_compile);
+  EXPECT_EQ(from_config->sources.at("async_compile"), "parameter");
+  absl::StatusOr<EngineOptions> from_env = Resolve({}, {{"KILN_ASYNC_COMPILE", "1"}});
+  ASSERT_TRUE(from_env.ok()) << from_env.status();
+  EXPECT_TRUE(from_env->async_compile);
+  absl::StatusOr<EngineOptions> bad = Resolve({{"KILN_ASYNC_COMPILE", "sometimes"}}, {});
+  EXPECT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("KILN_ASYNC_COMPILE"));
 }
 
 TEST(EngineOptionsDescribeTest, MissingSourceShownAsDefault) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -234,6 +235,54 @@ TEST(CompiledModel, UnfrozenModuleGetsAPlanFromItsAttributeReads) {
   // Both convolutions compiled: what stays in TorchScript is the counter,
   // the interface call and the re-pointing.
   EXPECT_LE(stats.nodes_left_to_torchscript, 8u);
+}
+
+std::unique_ptr<Model> LoadResnet18Async() {
+  ModelOptions options;
+  options.optimization_level = 2;
+  options.precision = PrecisionPolicy::kFp32;
+  options.async_compile = true;
+  options.intra_op_threads = 1;
+  auto model = Model::Load(TestRepo() + "/resnet18/1/model.pt", options);
+  EXPECT_TRUE(model.ok()) << model.status();
+  return model.ok() ? *std::move(model) : nullptr;
+}
+
+// With async_compile the first request of a shape is answered by the
+// reference while its plan builds on another thread; later requests use the
+// plan once it is there.
+TEST(CompiledModel, AsyncCompileAnswersFromTheReferenceWhileThePlanBuilds) {
+  auto reference = LoadResnet18(1, PrecisionPolicy::kFp32);
+  ASSERT_NE(reference, nullptr) << "KILN_TEST_REPO must hold resnet18";
+  auto compiled = LoadResnet18Async();
+  ASSERT_NE(compiled, nullptr);
+  const Tensor input = Image(1, 64, 0.9f);
+  auto expected = reference->Run({input});
+  ASSERT_TRUE(expected.ok()) << expected.status();
+  auto first = compiled->Run({input});
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_LT(RelativeError(Floats(first->tensors[0]), Floats(expected->tensors[0])), 1e-4);
+  EXPECT_EQ(compiled->run_stats().plan_cache_misses, 1u);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (compiled->run_stats().plans_built == 0) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the plan was never built";
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  auto later = compiled->Run({input});
+  ASSERT_TRUE(later.ok()) << later.status();
+  EXPECT_LT(RelativeError(Floats(later->tensors[0]), Floats(expected->tensors[0])), 1e-4);
+  const RunStats stats = compiled->run_stats();
+  EXPECT_EQ(stats.plans_built, 1u);
+  EXPECT_EQ(stats.fp32_plans, 1u);
+  EXPECT_EQ(stats.plan_cache_hits, 1u);
+}
+
+TEST(CompiledModel, AsyncCompileInFlightWhenTheModelGoesAway) {
+  auto compiled = LoadResnet18Async();
+  ASSERT_NE(compiled, nullptr) << "KILN_TEST_REPO must hold resnet18";
+  ASSERT_TRUE(compiled->Run({Image(1, 64, 0.2f)}).ok());
+  EXPECT_EQ(compiled->run_stats().plan_cache_misses, 1u);  // a build started
+  compiled.reset();  // waits for that build: it must not outlive the model
 }
 
 }  // namespace

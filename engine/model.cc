@@ -132,6 +132,27 @@ absl::Status AppendTensor(const c10::IValue& value, Outputs* outputs) {
   return absl::OkStatus();
 }
 
+// Threads running asynchronous plan builds; the destructor waits for them.
+class BackgroundJobs {
+ public:
+  ~BackgroundJobs() {
+    std::vector<std::thread> threads;
+    {
+      absl::MutexLock lock(&mu_);
+      threads.swap(threads_);
+    }
+    for (std::thread& t : threads) t.join();
+  }
+  void Start(std::function<void()> job) {
+    absl::MutexLock lock(&mu_);
+    threads_.emplace_back(std::move(job));
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);
+};
+
 class TorchModel final : public Model {
  public:
   TorchModel(LoadedModule loaded, InputBinding binding, int threads,
@@ -247,18 +268,46 @@ class TorchModel final : public Model {
       }
     }
     bool built_here = false;
-    auto cached = cache_->GetOrBuild(
-        signature, [&]() -> absl::StatusOr<std::shared_ptr<CachedPlan>> {
-          built_here = true;
-          UseIntraOpThreads(threads_);
-          auto plan = BuildKeyPlan(graph_, stack, compiler_options_);
-          if (!plan.ok()) return plan.status();
-          if ((*plan)->graph && threads_ > 1) (*plan)->run_threads = TinyPlanThreads(**plan, stack);
-          RecordBuild(signature, **plan);
-          return std::shared_ptr<CachedPlan>(*std::move(plan));
-        });
-    if (!cached.ok()) return cached.status();
-    const KeyPlan& plan = static_cast<const KeyPlan&>(**cached);
+    auto build = [this, signature](const std::vector<c10::IValue>& inputs)
+        -> absl::StatusOr<std::shared_ptr<CachedPlan>> {
+      UseIntraOpThreads(threads_);
+      auto plan = BuildKeyPlan(graph_, inputs, compiler_options_);
+      if (!plan.ok()) return plan.status();
+      if ((*plan)->graph && threads_ > 1) (*plan)->run_threads = TinyPlanThreads(**plan, inputs);
+      RecordBuild(signature, **plan);
+      return std::shared_ptr<CachedPlan>(*std::move(plan));
+    };
+    std::shared_ptr<CachedPlan> found;
+    if (options_.async_compile) {
+      // The build outlives this request, whose tensors wrap the caller's
+      // buffers: it gets copies.
+      std::vector<c10::IValue> copied;
+      for (const c10::IValue& v : stack) {
+        copied.push_back(v.isTensor() ? c10::IValue(v.toTensor().clone()) : v);
+      }
+      found = cache_->GetOrStartBuild(
+          signature,
+          [build, copied = std::move(copied)]() {
+            c10::InferenceMode inference_mode;
+            return build(copied);
+          },
+          [this](std::function<void()> job) { background_.Start(std::move(job)); });
+      if (found == nullptr) {  // being built: the reference answers meanwhile
+        stack.erase(stack.begin());
+        UseIntraOpThreads(threads_);
+        c10::IValue result = module_.forward(std::move(stack));
+        if (bucket > 0) result = CutBatch(result, bucket, batch);
+        return ToOutputs(result);
+      }
+    } else {
+      auto cached = cache_->GetOrBuild(signature, [&]() {
+        built_here = true;
+        return build(stack);
+      });
+      if (!cached.ok()) return cached.status();
+      found = *cached;
+    }
+    const KeyPlan& plan = static_cast<const KeyPlan&>(*found);
     c10::IValue result;
     if (built_here && plan.reference_outputs.size() == 1) {
       // The build already ran the reference on exactly this input.
@@ -441,6 +490,9 @@ class TorchModel final : public Model {
   std::atomic<uint64_t> run_ns_{0};
   mutable absl::Mutex stats_mutex_;
   RunStats engine_stats_ ABSL_GUARDED_BY(stats_mutex_);
+  // Last: destroyed first, so asynchronous builds finish before the members
+  // they use go.
+  BackgroundJobs background_;
 };
 
 }  // namespace

@@ -44,6 +44,11 @@ struct ModelOptions {
   // leading (batch) dim smaller than a bucket is zero-padded up to it and
   // its outputs cut back, so one plan serves several batch sizes. Empty: off.
   std::vector<int64_t> batch_buckets;
+  // Levels 2-3: build a new signature's plan on a background thread and
+  // answer its requests with the reference until the plan is ready, instead
+  // of holding the first request for the whole compile. Off: the first
+  // request waits for the build (and gets the reference's answer from it).
+  bool async_compile = false;
   // Intra-op threads used by each Run; 0 means one per core.
   int intra_op_threads = 0;
   // The names the server will pass inputs under, in the order Run receives

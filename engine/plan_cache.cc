@@ -100,13 +100,7 @@ absl::StatusOr<std::shared_ptr<CachedPlan>> PlanCache::GetOrBuild(
   std::shared_ptr<PendingBuild> pending;
   {
     absl::MutexLock lock(&mu_);
-    auto cached = cached_.find(key);
-    if (cached != cached_.end()) {
-      ++stats_.hits;
-      lru_.splice(lru_.begin(), lru_, cached->second.lru_position);
-      return cached->second.plan;
-    }
-    ++stats_.misses;
+    if (std::shared_ptr<CachedPlan> hit = LookupLocked(key)) return hit;
     auto in_flight = pending_.find(key);
     if (in_flight != pending_.end()) {
       ++stats_.waits;
@@ -125,7 +119,40 @@ absl::StatusOr<std::shared_ptr<CachedPlan>> PlanCache::GetOrBuild(
   // Compiling takes seconds; holding the lock would stall every other model
   // input shape, hits included.
   absl::StatusOr<std::shared_ptr<CachedPlan>> result = RunBuilder(build);
+  FinishBuild(key, pending, result);
+  return result;
+}
 
+std::shared_ptr<CachedPlan> PlanCache::LookupLocked(const Signature& key) {
+  auto cached = cached_.find(key);
+  if (cached == cached_.end()) {
+    ++stats_.misses;
+    return nullptr;
+  }
+  ++stats_.hits;
+  lru_.splice(lru_.begin(), lru_, cached->second.lru_position);
+  return cached->second.plan;
+}
+
+std::shared_ptr<CachedPlan> PlanCache::GetOrStartBuild(const Signature& key, Builder build,
+                                                       const Launcher& launch) {
+  std::shared_ptr<PendingBuild> pending;
+  {
+    absl::MutexLock lock(&mu_);
+    if (std::shared_ptr<CachedPlan> hit = LookupLocked(key)) return hit;
+    if (pending_.count(key)) return nullptr;  // under way
+    ++stats_.builds;
+    pending = std::make_shared<PendingBuild>();
+    pending_.emplace(key, pending);
+  }
+  launch([this, key, build = std::move(build), pending]() {
+    FinishBuild(key, pending, RunBuilder(build));
+  });
+  return nullptr;
+}
+
+void PlanCache::FinishBuild(const Signature& key, const std::shared_ptr<PendingBuild>& pending,
+                            absl::StatusOr<std::shared_ptr<CachedPlan>> result) {
   {
     absl::MutexLock lock(&mu_);
     if (result.ok()) {
@@ -135,13 +162,12 @@ absl::StatusOr<std::shared_ptr<CachedPlan>> PlanCache::GetOrBuild(
       // pin the key to an error; the next request retries.
       ++stats_.build_failures;
     }
-    pending->result = result;
+    pending->result = std::move(result);
     pending->done = true;
     pending_.erase(key);
   }
   // Waking waiters after unlocking spares them from blocking on `mu_` again.
   pending->finished.SignalAll();
-  return result;
 }
 
 absl::StatusOr<std::shared_ptr<CachedPlan>> PlanCache::RunBuilder(

@@ -112,6 +112,18 @@ class PlanCache {
                                                          const Builder& build)
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // The asynchronous form (a model's async_compile option): returns the plan
+  // for `key` when it is cached, else null at once, after making sure a build
+  // for `key` is under way: the first caller to miss hands a job running
+  // `build` to `launch`, which must run it on another thread (or inline, in
+  // tests); callers missing while it runs get null without waiting (a miss,
+  // not a wait). When the job finishes its plan is cached; a failed build is
+  // not, so a later miss starts another. Synchronous callers of the same key
+  // wait for an asynchronous build as for any other.
+  using Launcher = std::function<void(std::function<void()> job)>;
+  std::shared_ptr<CachedPlan> GetOrStartBuild(const Signature& key, Builder build,
+                                              const Launcher& launch) ABSL_LOCKS_EXCLUDED(mu_);
+
   // `signature` with dim 0 of every input of rank >= 1 rounded up to the
   // configured batch buckets; unchanged when there are none.
   Signature Bucketed(const Signature& signature) const;
@@ -138,6 +150,15 @@ class PlanCache {
   // Runs `build`, turning a null plan or an exception into an error.
   static absl::StatusOr<std::shared_ptr<CachedPlan>> RunBuilder(
       const Builder& build);
+
+  // The cached plan for `key` (now the most recently used), counted as a
+  // hit, or null, counted as a miss.
+  std::shared_ptr<CachedPlan> LookupLocked(const Signature& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Records the outcome of the build `pending` for `key` and wakes its
+  // waiters.
+  void FinishBuild(const Signature& key, const std::shared_ptr<PendingBuild>& pending,
+                   absl::StatusOr<std::shared_ptr<CachedPlan>> result) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Caches `plan` under `key` as the most recently used; evicts beyond
   // capacity.

@@ -381,3 +381,76 @@ TEST(PlanCacheTest, ManyThreadsBuildEachKeyExactlyOnce) {
 
 }  // namespace
 }  // namespace kiln::engine
+
+namespace kiln::engine {
+namespace {
+
+TEST(PlanCacheAsyncTest, FirstMissStartsOneBuildOthersDoNotWaitThenItIsCached) {
+  auto cache = PlanCache::Create(PlanCacheOptions{});
+  ASSERT_TRUE(cache.ok());
+  std::vector<std::function<void()>> launched;
+  auto launch = [&](std::function<void()> job) { launched.push_back(std::move(job)); };
+  int builds = 0;
+  auto build = [&]() -> absl::StatusOr<std::shared_ptr<CachedPlan>> {
+    ++builds;
+    return std::make_shared<FakePlan>("b1");
+  };
+  EXPECT_EQ((*cache)->GetOrStartBuild(ImageKey(1), build, launch), nullptr);
+  EXPECT_EQ((*cache)->GetOrStartBuild(ImageKey(1), build, launch), nullptr);  // under way
+  ASSERT_EQ(launched.size(), 1u);
+  EXPECT_EQ(builds, 0);  // nothing ran on the callers' thread
+  launched[0]();         // the background thread
+  EXPECT_EQ(builds, 1);
+  auto plan = (*cache)->GetOrStartBuild(ImageKey(1), build, launch);
+  ASSERT_NE(plan, nullptr);
+  EXPECT_EQ(static_cast<FakePlan&>(*plan).key(), "b1");
+  EXPECT_EQ(launched.size(), 1u);
+  const PlanCacheStats stats = (*cache)->stats();
+  EXPECT_EQ(stats.misses, 2u);
+  EXPECT_EQ(stats.hits, 1u);
+  EXPECT_EQ(stats.builds, 1u);
+  EXPECT_EQ(stats.waits, 0u);
+}
+
+TEST(PlanCacheAsyncTest, AFailedBuildIsNotCachedAndTheNextMissRetries) {
+  auto cache = PlanCache::Create(PlanCacheOptions{});
+  ASSERT_TRUE(cache.ok());
+  std::vector<std::function<void()>> launched;
+  auto launch = [&](std::function<void()> job) { launched.push_back(std::move(job)); };
+  auto failing = []() -> absl::StatusOr<std::shared_ptr<CachedPlan>> {
+    return absl::InternalError("no");
+  };
+  EXPECT_EQ((*cache)->GetOrStartBuild(ImageKey(2), failing, launch), nullptr);
+  launched.back()();
+  EXPECT_EQ((*cache)->stats().build_failures, 1u);
+  EXPECT_EQ((*cache)->GetOrStartBuild(ImageKey(2), failing, launch), nullptr);
+  EXPECT_EQ(launched.size(), 2u);  // started again
+  launched.back()();
+}
+
+TEST(PlanCacheAsyncTest, SynchronousCallersWaitForAnAsynchronousBuild) {
+  auto cache = PlanCache::Create(PlanCacheOptions{});
+  ASSERT_TRUE(cache.ok());
+  std::vector<std::thread> threads;
+  absl::Notification release;
+  auto launch = [&](std::function<void()> job) { threads.emplace_back(std::move(job)); };
+  auto slow = [&]() -> absl::StatusOr<std::shared_ptr<CachedPlan>> {
+    release.WaitForNotification();
+    return std::make_shared<FakePlan>("async");
+  };
+  EXPECT_EQ((*cache)->GetOrStartBuild(ImageKey(4), slow, launch), nullptr);
+  std::thread waiter([&]() {
+    auto plan = (*cache)->GetOrBuild(ImageKey(4), []() -> absl::StatusOr<std::shared_ptr<CachedPlan>> {
+      return absl::InternalError("a second build must not run");
+    });
+    ASSERT_TRUE(plan.ok()) << plan.status();
+    EXPECT_EQ(static_cast<FakePlan&>(**plan).key(), "async");
+  });
+  release.Notify();
+  waiter.join();
+  for (auto& t : threads) t.join();
+  EXPECT_EQ((*cache)->stats().builds, 1u);
+}
+
+}  // namespace
+}  // namespace kiln::engine

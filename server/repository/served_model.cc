@@ -127,6 +127,7 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ServedModel::Load(
       break;
   }
   engine_options.accuracy_check = resolved->accuracy_check;
+  engine_options.async_compile = resolved->async_compile;
   engine_options.plan_cache_size = resolved->plan_cache_size;
   engine_options.batch_buckets = resolved->batch_buckets;
   // The batcher forms batches of any size up to max_batch_size: unless the
