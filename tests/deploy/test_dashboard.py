@@ -231,15 +231,12 @@ def prometheus(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def test_repo():
-    if os.environ.get("KILN_TEST_REPO"):
-        return Path(os.environ["KILN_TEST_REPO"]).resolve()
-    out = REPO_ROOT / "build" / "test_repo"
-    cmd = [sys.executable, str(REPO_ROOT / "tests" / "models" / "make_repository.py"),
-           "--kind", "test", "--out", str(out), "--quiet"]
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.fail(f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}", pytrace=False)
-    return out
+    sys.path.insert(0, str(REPO_ROOT / "tests" / "models"))
+    from make_repository import ensure_test_repository
+    try:
+        return ensure_test_repository()
+    except RuntimeError as e:
+        pytest.fail(str(e), pytrace=False)
 
 
 @pytest.fixture(scope="module")

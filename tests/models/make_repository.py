@@ -21,7 +21,9 @@ typo cannot wipe an unrelated folder.
 import argparse
 import fcntl
 import hashlib
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -91,6 +93,22 @@ def generate(kind: str, out: Path, force: bool = False, quiet: bool = False) -> 
         return f"{len(names)} models: {' '.join(names)}"
 
     return write_stamped(out, stamp_for(kind), build, f"{kind} repository", force, quiet)
+
+
+def ensure_test_repository() -> Path:
+    """The test repository the e2e and deploy tests use: $KILN_TEST_REPO when
+    set, else <repo>/build/test_repo brought up to date by running this tool
+    in a subprocess (so the caller never imports torch for it). Raises
+    RuntimeError with the tool's output when generating fails."""
+    if os.environ.get("KILN_TEST_REPO"):
+        return Path(os.environ["KILN_TEST_REPO"]).resolve()
+    out = HERE.parents[1] / "build" / "test_repo"
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--kind", "test", "--out", str(out),
+           "--quiet"]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}")
+    return out
 
 
 def main(argv=None) -> int:
