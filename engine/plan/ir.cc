@@ -7,11 +7,13 @@
 
 namespace kiln::engine::plan {
 
-int64_t Constant::elements() const {
+int64_t Product(const Dims& dims) {
   int64_t n = 1;
   for (int64_t d : dims) n *= d;
   return n;
 }
+
+int64_t Constant::elements() const { return Product(dims); }
 
 Constant Constant::Own(Dims dims, std::vector<float> values) {
   auto storage = std::make_shared<std::vector<float>>(std::move(values));

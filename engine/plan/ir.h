@@ -18,6 +18,9 @@ namespace kiln::engine::plan {
 
 using Dims = std::vector<int64_t>;
 
+// Number of elements of a tensor with `dims` (1 for no dims).
+int64_t Product(const Dims& dims);
+
 // A read-only fp32 tensor, row-major, kept alive by `owner`.
 struct Constant {
   Dims dims;

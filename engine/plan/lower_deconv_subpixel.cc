@@ -7,15 +7,6 @@
 #include "engine/plan/subpixel_deconv.h"
 
 namespace kiln::engine::plan::internal {
-namespace {
-
-int64_t Product(const Dims& dims) {
-  int64_t p = 1;
-  for (int64_t d : dims) p *= d;
-  return p;
-}
-
-}  // namespace
 
 absl::Status LowerDeconvAsSubPixel(BuildContext& ctx, const Node& node) {
   for (const PostOp& p : node.post_ops) {

@@ -7,12 +7,6 @@
 namespace kiln::engine::plan {
 namespace {
 
-int64_t Product(const Dims& dims) {
-  int64_t p = 1;
-  for (int64_t d : dims) p *= d;
-  return p;
-}
-
 // Row-major multi-index of `flat` over `extents`.
 Dims Unflatten(int64_t flat, const Dims& extents) {
   Dims index(extents.size());
