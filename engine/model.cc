@@ -279,17 +279,20 @@ class TorchModel final : public Model {
     };
     std::shared_ptr<CachedPlan> found;
     if (options_.async_compile) {
-      // The build outlives this request, whose tensors wrap the caller's
-      // buffers: it gets copies.
-      std::vector<c10::IValue> copied;
-      for (const c10::IValue& v : stack) {
-        copied.push_back(v.isTensor() ? c10::IValue(v.toTensor().clone()) : v);
-      }
       found = cache_->GetOrStartBuild(
           signature,
-          [build, copied = std::move(copied)]() {
-            c10::InferenceMode inference_mode;
-            return build(copied);
+          [&]() -> PlanCache::Builder {
+            // The build outlives this request, whose tensors wrap the
+            // caller's buffers: it gets copies (made only by the request
+            // that starts it).
+            std::vector<c10::IValue> copied;
+            for (const c10::IValue& v : stack) {
+              copied.push_back(v.isTensor() ? c10::IValue(v.toTensor().clone()) : v);
+            }
+            return [build, copied = std::move(copied)]() {
+              c10::InferenceMode inference_mode;
+              return build(copied);
+            };
           },
           [this](std::function<void()> job) { background_.Start(std::move(job)); });
       if (found == nullptr) {  // being built: the reference answers meanwhile

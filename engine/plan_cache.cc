@@ -134,7 +134,8 @@ std::shared_ptr<CachedPlan> PlanCache::LookupLocked(const Signature& key) {
   return cached->second.plan;
 }
 
-std::shared_ptr<CachedPlan> PlanCache::GetOrStartBuild(const Signature& key, Builder build,
+std::shared_ptr<CachedPlan> PlanCache::GetOrStartBuild(const Signature& key,
+                                                       const std::function<Builder()>& prepare,
                                                        const Launcher& launch) {
   std::shared_ptr<PendingBuild> pending;
   {
@@ -144,6 +145,15 @@ std::shared_ptr<CachedPlan> PlanCache::GetOrStartBuild(const Signature& key, Bui
     ++stats_.builds;
     pending = std::make_shared<PendingBuild>();
     pending_.emplace(key, pending);
+  }
+  Builder build;
+  try {
+    build = prepare();
+  } catch (const std::exception& e) {
+    // The key must not stay "under way" forever.
+    FinishBuild(key, pending, absl::InternalError(absl::StrCat("preparing the build threw: ",
+                                                               std::string(e.what()))));
+    return nullptr;
   }
   launch([this, key, build = std::move(build), pending]() {
     FinishBuild(key, pending, RunBuilder(build));

@@ -114,14 +114,17 @@ class PlanCache {
 
   // The asynchronous form (a model's async_compile option): returns the plan
   // for `key` when it is cached, else null at once, after making sure a build
-  // for `key` is under way: the first caller to miss hands a job running
-  // `build` to `launch`, which must run it on another thread (or inline, in
-  // tests); callers missing while it runs get null without waiting (a miss,
+  // for `key` is under way: the first caller to miss calls `prepare` on its
+  // own thread (only then: a hit costs nothing more, so copies of what the
+  // build needs are made there) and hands a job running the builder it
+  // returned to `launch`, which must run it on another thread (or inline, in
+  // tests). Callers missing while it runs get null without waiting (a miss,
   // not a wait). When the job finishes its plan is cached; a failed build is
   // not, so a later miss starts another. Synchronous callers of the same key
   // wait for an asynchronous build as for any other.
   using Launcher = std::function<void(std::function<void()> job)>;
-  std::shared_ptr<CachedPlan> GetOrStartBuild(const Signature& key, Builder build,
+  std::shared_ptr<CachedPlan> GetOrStartBuild(const Signature& key,
+                                              const std::function<Builder()>& prepare,
                                               const Launcher& launch) ABSL_LOCKS_EXCLUDED(mu_);
 
   // `signature` with dim 0 of every input of rank >= 1 rounded up to the

@@ -395,13 +395,13 @@ TEST(PlanCacheAsyncTest, FirstMissStartsOneBuildOthersDoNotWaitThenItIsCached) {
     ++builds;
     return std::make_shared<FakePlan>("b1");
   };
-  EXPECT_EQ((*cache)->GetOrStartBuild(ImageKey(1), build, launch), nullptr);
-  EXPECT_EQ((*cache)->GetOrStartBuild(ImageKey(1), build, launch), nullptr);  // under way
+  EXPECT_EQ((*cache)->GetOrStartBuild(ImageKey(1), [&] { return PlanCache::Builder(build); }, launch), nullptr);
+  EXPECT_EQ((*cache)->GetOrStartBuild(ImageKey(1), [&] { return PlanCache::Builder(build); }, launch), nullptr);  // under way
   ASSERT_EQ(launched.size(), 1u);
   EXPECT_EQ(builds, 0);  // nothing ran on the callers' thread
   launched[0]();         // the background thread
   EXPECT_EQ(builds, 1);
-  auto plan = (*cache)->GetOrStartBuild(ImageKey(1), build, launch);
+  auto plan = (*cache)->GetOrStartBuild(ImageKey(1), [&] { return PlanCache::Builder(build); }, launch);
   ASSERT_NE(plan, nullptr);
   EXPECT_EQ(static_cast<FakePlan&>(*plan).key(), "b1");
   EXPECT_EQ(launched.size(), 1u);
@@ -420,10 +420,10 @@ TEST(PlanCacheAsyncTest, AFailedBuildIsNotCachedAndTheNextMissRetries) {
   auto failing = []() -> absl::StatusOr<std::shared_ptr<CachedPlan>> {
     return absl::InternalError("no");
   };
-  EXPECT_EQ((*cache)->GetOrStartBuild(ImageKey(2), failing, launch), nullptr);
+  EXPECT_EQ((*cache)->GetOrStartBuild(ImageKey(2), [&] { return PlanCache::Builder(failing); }, launch), nullptr);
   launched.back()();
   EXPECT_EQ((*cache)->stats().build_failures, 1u);
-  EXPECT_EQ((*cache)->GetOrStartBuild(ImageKey(2), failing, launch), nullptr);
+  EXPECT_EQ((*cache)->GetOrStartBuild(ImageKey(2), [&] { return PlanCache::Builder(failing); }, launch), nullptr);
   EXPECT_EQ(launched.size(), 2u);  // started again
   launched.back()();
 }
@@ -438,7 +438,7 @@ TEST(PlanCacheAsyncTest, SynchronousCallersWaitForAnAsynchronousBuild) {
     release.WaitForNotification();
     return std::make_shared<FakePlan>("async");
   };
-  EXPECT_EQ((*cache)->GetOrStartBuild(ImageKey(4), slow, launch), nullptr);
+  EXPECT_EQ((*cache)->GetOrStartBuild(ImageKey(4), [&] { return PlanCache::Builder(slow); }, launch), nullptr);
   std::thread waiter([&]() {
     auto plan = (*cache)->GetOrBuild(ImageKey(4), []() -> absl::StatusOr<std::shared_ptr<CachedPlan>> {
       return absl::InternalError("a second build must not run");
