@@ -121,6 +121,12 @@ std::pair<double, double> BestOfThree(const std::shared_ptr<torch::jit::Graph>& 
   return {plan_ms, reference_ms};
 }
 
+int WinogradConvolutions(const segment::PlanReport& report) {
+  int n = 0;
+  for (const segment::SegmentSummary& s : report.segments) n += s.plan.winograd_convolutions;
+  return n;
+}
+
 }  // namespace
 
 std::vector<at::Tensor> FlattenTensors(const std::vector<c10::IValue>& values) {
@@ -146,10 +152,20 @@ absl::StatusOr<std::shared_ptr<KeyPlan>> BuildKeyPlan(
     const CompilerOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   auto key_plan = std::make_shared<KeyPlan>();
-  for (plan::PlanPrecision precision : PrecisionAttempts(options.precision)) {
+  struct Attempt {
+    plan::PlanPrecision precision;
+    plan::WinogradUse winograd;
+  };
+  std::vector<Attempt> attempts;
+  for (plan::PlanPrecision p : PrecisionAttempts(options.precision)) {
+    attempts.push_back({p, plan::WinogradUse::kWhenFaster});
+  }
+  for (size_t a = 0; a < attempts.size(); ++a) {
+    const plan::PlanPrecision precision = attempts[a].precision;
     double plan_run_ms = 0;
     segment::CompileOptions compile;
     compile.precision = precision;
+    compile.winograd = attempts[a].winograd;
     compile.ir_hook = options.ir_hook;
     std::vector<c10::IValue> reference;
     auto compiled = segment::CompiledGraph::Build(graph, stack, compile, &reference);
@@ -183,8 +199,14 @@ absl::StatusOr<std::shared_ptr<KeyPlan>> BuildKeyPlan(
           CheckPlan(graph, stack, reference, plan_outputs, report, tolerance);
       key_plan->checks.push_back({precision, key_plan->final_check.passed});
       if (!key_plan->final_check.passed) {
-        key_plan->attempts.push_back(absl::StrCat(plan::PlanPrecisionName(precision), ": ",
+        const int winograd = WinogradConvolutions(report);
+        key_plan->attempts.push_back(absl::StrCat(plan::PlanPrecisionName(precision),
+                                                  winograd > 0 ? " (Winograd)" : "", ": ",
                                                   key_plan->final_check.Summary()));
+        // Winograd rounds differently: the same precision without it next.
+        if (winograd > 0) {
+          attempts.insert(attempts.begin() + a + 1, {precision, plan::WinogradUse::kOff});
+        }
         continue;
       }
     } else {

@@ -89,9 +89,10 @@ dnnl::algorithm BinaryAlgorithm(BinaryFn f) {
   return dnnl::algorithm::binary_add;
 }
 
-BuildContext::BuildContext(const Graph& graph, PlanPrecision precision)
+BuildContext::BuildContext(const Graph& graph, const BuildOptions& options)
     : graph_(graph),
-      precision_(precision),
+      precision_(options.precision),
+      winograd_(options.winograd),
       engine_(dnnl::engine::kind::cpu, 0),
       build_stream_(engine_),
       value_slot_(graph.values.size(), -1),

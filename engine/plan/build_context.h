@@ -6,6 +6,7 @@
 #define KILN_ENGINE_PLAN_BUILD_CONTEXT_H_
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -51,11 +52,17 @@ struct Region {
 
 class BuildContext {
  public:
-  BuildContext(const Graph& graph, PlanPrecision precision);
+  BuildContext(const Graph& graph, const BuildOptions& options);
 
   const Graph& graph() const { return graph_; }
   const dnnl::engine& engine() const { return engine_; }
   PlanPrecision precision() const { return precision_; }
+  // Whether 3x3 convolutions may take a Winograd algorithm, and whether
+  // only where it measures faster (BuildOptions).
+  bool winograd_allowed() const { return winograd_ != WinogradUse::kOff; }
+  bool winograd_when_faster() const { return winograd_ == WinogradUse::kWhenFaster; }
+  void CountWinogradConvolution() { ++winograd_convolutions_; }
+  int winograd_convolutions() const { return winograd_convolutions_; }
   // Storage type for the activations of compute-heavy nodes.
   memory::data_type compute_type() const;
   int node_index() const { return node_index_; }
@@ -108,6 +115,8 @@ class BuildContext {
  private:
   const Graph& graph_;
   PlanPrecision precision_;
+  WinogradUse winograd_;
+  int winograd_convolutions_ = 0;
   dnnl::engine engine_;
   dnnl::stream build_stream_;
   std::vector<Slot> slots_;
@@ -154,6 +163,16 @@ absl::StatusOr<int> EmitConvolution(BuildContext& ctx, const ConvAttrs& conv,
                                     const std::vector<PostOp>& post_ops, int src_value,
                                     const Dims& dst_dims, const std::string& what,
                                     int weight_value = -1);
+// A bf16 3x3 stride-1 convolution as Winograd F(2,3): Kiln's input and
+// output transforms (kernels/cpu/winograd_f23.h) around one batched oneDNN
+// matmul, channels last. Returns the destination slot; nullopt, with nothing
+// recorded, where it does not apply (precision, shape, post-ops other than a
+// relu, BuildOptions) or does not measure at least 10 % faster than `direct`
+// (timed on descriptors `direct_args`).
+std::optional<int> EmitWinogradBf16Convolution(
+    BuildContext& ctx, const ConvAttrs& conv, const std::vector<PostOp>& post_ops,
+    int src_value, const Dims& dst_dims, const dnnl::primitive& direct,
+    const std::vector<std::pair<int, memory::desc>>& direct_args);
 absl::Status LowerLinear(BuildContext& ctx, const Node& node);
 absl::Status LowerMatmul(BuildContext& ctx, const Node& node);
 absl::Status LowerEltwise(BuildContext& ctx, const Node& node);

@@ -160,7 +160,7 @@ absl::StatusOr<std::unique_ptr<CompiledSegment>> CompiledSegment::Build(
   }
   auto impl = std::make_unique<Impl>();
   try {
-    BuildContext ctx(graph, options.precision);
+    BuildContext ctx(graph, options);
     for (size_t i = 0; i < graph.inputs.size(); ++i) {
       const Dims& dims = graph.values[graph.inputs[i]].dims;
       impl->input_dims.push_back(dims);
@@ -200,6 +200,7 @@ absl::StatusOr<std::unique_ptr<CompiledSegment>> CompiledSegment::Build(
     impl->steps = std::move(ctx.steps());
     impl->regions = std::move(ctx.regions());
     impl->report.weight_bytes = ctx.weight_bytes();
+    impl->report.winograd_convolutions = ctx.winograd_convolutions();
   } catch (const dnnl::error& e) {
     if (e.status == dnnl_unimplemented) {
       return absl::UnimplementedError(absl::StrCat("oneDNN has no implementation: ", e.what()));

@@ -29,13 +29,22 @@ const char* PlanPrecisionName(PlanPrecision p);
 // (AVX512_BF16 or AMX), detected at run time.
 bool CpuHasNativeBf16();
 
+// Whether 3x3 stride-1 convolutions take the Winograd algorithm (oneDNN's
+// for fp32, Kiln's F(2,3) for bf16): where it measures faster at build time
+// (the default), nowhere (the rebuild of a plan that failed its accuracy
+// check with it: Winograd rounds differently from a direct convolution), or
+// wherever an implementation applies (tests).
+enum class WinogradUse { kWhenFaster, kOff, kAlways };
+
 struct BuildOptions {
   PlanPrecision precision = PlanPrecision::kFp32;
+  WinogradUse winograd = WinogradUse::kWhenFaster;
 };
 
 struct SegmentReport {
   int steps = 0;       // primitives run per call, reorders included
   int reorders = 0;    // layout or precision conversions among them
+  int winograd_convolutions = 0;
   size_t arena_bytes = 0;
   size_t weight_bytes = 0;
   std::vector<std::string> step_labels;  // "conv 1x64x56x56 nChw16c +relu"

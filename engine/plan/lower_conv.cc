@@ -1,9 +1,12 @@
 // Lowerings of the compute-heavy nodes: convolution, transposed convolution,
 // linear and matmul. Their source, weights and destination layouts are left
 // to oneDNN (format "any"); weights are prepacked once into the chosen layout.
+#include <optional>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engine/plan/build_context.h"
+#include "engine/plan/primitive_timer.h"
 
 namespace kiln::engine::plan::internal {
 namespace {
@@ -146,6 +149,55 @@ int FinishConvLike(BuildContext& ctx, const ConvAttrs& conv, const std::vector<P
   return dst;
 }
 
+// Every descriptor a convolution step reads or writes, for timing it.
+std::vector<std::pair<int, memory::desc>> TimingArgs(
+    const BuildContext& ctx, const dnnl::convolution_forward::primitive_desc& pd,
+    const std::vector<std::pair<int, int>>& extra) {
+  std::vector<std::pair<int, memory::desc>> args = {{DNNL_ARG_SRC, pd.src_desc()},
+                                                    {DNNL_ARG_WEIGHTS, pd.weights_desc()},
+                                                    {DNNL_ARG_BIAS, pd.bias_desc()},
+                                                    {DNNL_ARG_DST, pd.dst_desc()},
+                                                    {DNNL_ARG_SCRATCHPAD, pd.scratchpad_desc()}};
+  for (const auto& [arg, slot] : extra) args.push_back({arg, ctx.slot(slot).md});
+  return args;
+}
+
+// oneDNN's Winograd convolution (F(2,3) or F(4,3): 2.25-4x fewer
+// multiplications) for an fp32 3x3 stride-1 convolution, when this CPU has an
+// implementation for it and it measures at least 10 % faster than `direct`
+// at the plan's thread count (the margin pays for the reorders its blocked
+// layout may add). Its rounding differs from the direct convolution's; a plan
+// that fails the accuracy check is rebuilt without it (BuildOptions).
+std::optional<dnnl::convolution_forward::primitive_desc> WinogradIfFaster(
+    BuildContext& ctx, const ConvAttrs& conv, const dnnl::primitive_attr& attr,
+    const memory::desc& bias_md, const Dims& src_dims, const Dims& dst_dims,
+    const dnnl::convolution_forward::primitive_desc& direct,
+    const std::vector<std::pair<int, int>>& extra) {
+  const Dims& w = conv.weight.dims;
+  const bool eligible = ctx.winograd_allowed() && ctx.compute_type() == dt::f32 &&
+                        conv.groups == 1 && w.size() == 4 && w[2] == 3 && w[3] == 3 &&
+                        conv.strides == Dims{1, 1} && conv.dilation == Dims{1, 1};
+  if (!eligible) return std::nullopt;
+  try {
+    dnnl::convolution_forward::desc desc(
+        dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_winograd,
+        AnyDesc(src_dims, dt::f32), AnyWeightDesc(UserWeightDesc(conv, false), dt::f32), bias_md,
+        AnyDesc(dst_dims, dt::f32), ToDnnl(conv.strides), MinusOne(conv.dilation),
+        ToDnnl(conv.padding_l), ToDnnl(conv.padding_r));
+    dnnl::convolution_forward::primitive_desc winograd(desc, attr, ctx.engine());
+    if (!ctx.winograd_when_faster()) return winograd;
+    constexpr int kRuns = 3;
+    const double winograd_ms = BestRunMs(dnnl::convolution_forward(winograd),
+                                         TimingArgs(ctx, winograd, extra), ctx.engine(), kRuns);
+    const double direct_ms = BestRunMs(dnnl::convolution_forward(direct),
+                                       TimingArgs(ctx, direct, extra), ctx.engine(), kRuns);
+    if (winograd_ms < 0.9 * direct_ms) return winograd;
+  } catch (const dnnl::error&) {
+    // no Winograd implementation for these sizes, post-ops or this CPU
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 absl::StatusOr<int> EmitConvolution(BuildContext& ctx, const ConvAttrs& conv,
@@ -173,24 +225,37 @@ absl::StatusOr<int> EmitConvolution(BuildContext& ctx, const ConvAttrs& conv,
   // Keep the channels-last layout the previous convolution chose when an
   // optimized implementation takes it: left to "any", grouped convolutions
   // pick their own blocking and cost two reorders each.
+  std::optional<dnnl::convolution_forward::primitive_desc> direct;
   const memory::desc& input_md = ctx.slot(ctx.ValueSlot(src_value)).md;
   if (IsChannelsLast(input_md) && src_dims.size() == 4) {
     try {
       auto pd = make_pd(memory::desc(ToDnnl(src_dims), type, tag::acdb),
                         memory::desc(ToDnnl(dst_dims), type, tag::acdb));
-      if (std::string(pd.impl_info_str()).find("ref") == std::string::npos) {
-        return FinishConvLike<dnnl::convolution_forward>(ctx, conv, post_ops, src_value,
-                                                         weight_value, dst_dims, pd, user_weights,
-                                                         std::move(extra), what);
-      }
+      if (std::string(pd.impl_info_str()).find("ref") == std::string::npos) direct = pd;
     } catch (const dnnl::error&) {
       // no implementation for that layout: let oneDNN choose
     }
   }
-  auto pd = make_pd(AnyDesc(src_dims, type), AnyDesc(dst_dims, type));
+  if (!direct) direct = make_pd(AnyDesc(src_dims, type), AnyDesc(dst_dims, type));
+  if (weight_value < 0 && type == dt::bf16) {
+    if (std::optional<int> dst = EmitWinogradBf16Convolution(
+            ctx, conv, post_ops, src_value, dst_dims, dnnl::convolution_forward(*direct),
+            TimingArgs(ctx, *direct, extra))) {
+      return *dst;
+    }
+  }
+  if (weight_value < 0) {
+    if (auto winograd = WinogradIfFaster(ctx, conv, attr, bias_md, src_dims, dst_dims, *direct,
+                                         extra)) {
+      ctx.CountWinogradConvolution();
+      return FinishConvLike<dnnl::convolution_forward>(ctx, conv, post_ops, src_value, -1,
+                                                       dst_dims, *winograd, user_weights,
+                                                       std::move(extra), what + " (Winograd)");
+    }
+  }
   return FinishConvLike<dnnl::convolution_forward>(ctx, conv, post_ops, src_value, weight_value,
-                                                   dst_dims, pd, user_weights, std::move(extra),
-                                                   what);
+                                                   dst_dims, *direct, user_weights,
+                                                   std::move(extra), what);
 }
 
 absl::Status LowerConv(BuildContext& ctx, const Node& node) {

@@ -134,15 +134,17 @@ absl::StatusOr<std::unique_ptr<CompiledGraph>> CompiledGraph::Build(
     for (const plan::Node& n : fused.nodes) {
       if (!n.post_ops.empty()) summary.fused.push_back(n.origin);
     }
-    std::vector<plan::PlanPrecision> attempts = {options.precision};
+    std::vector<plan::BuildOptions> attempts = {{options.precision, options.winograd}};
     if (options.precision == plan::PlanPrecision::kBf16) {
-      attempts.push_back(plan::PlanPrecision::kFp32);
+      attempts.push_back({plan::PlanPrecision::kFp32, options.winograd});
     }
     std::unique_ptr<SegmentRunner> runner;
-    for (plan::PlanPrecision precision : attempts) {
+    for (size_t a = 0; a < attempts.size(); ++a) {
+      const plan::BuildOptions build = attempts[a];
+      const plan::PlanPrecision precision = build.precision;
       plan::Graph attempt = fused;
       if (options.ir_hook) options.ir_hook(attempt, precision);
-      auto compiled = plan::CompiledSegment::Build(attempt, plan::BuildOptions{precision});
+      auto compiled = plan::CompiledSegment::Build(attempt, build);
       if (!compiled.ok()) {
         summary.left_reason = std::string(compiled.status().message());
         break;  // the same lowering fails at any precision
@@ -159,9 +161,14 @@ absl::StatusOr<std::unique_ptr<CompiledGraph>> CompiledGraph::Build(
         runner = std::move(candidate);
         break;
       }
+      const int winograd = candidate->segment().report().winograd_convolutions;
       summary.retries.push_back(absl::StrCat(plan::PlanPrecisionName(precision),
+                                             winograd > 0 ? " (Winograd)" : "",
                                              " failed the accuracy check: ",
                                              summary.check.Summary()));
+      if (winograd > 0) {  // the same precision without it next
+        attempts.insert(attempts.begin() + a + 1, {precision, plan::WinogradUse::kOff});
+      }
       summary.left_reason = "failed the accuracy check at every precision";
     }
     summary.compile_ms = MsSince(segment_start);

@@ -48,6 +48,8 @@ struct PlanReport {
 
 struct CompileOptions {
   plan::PlanPrecision precision = plan::PlanPrecision::kFp32;
+  // Where segments use Winograd convolutions (plan::BuildOptions).
+  plan::WinogradUse winograd = plan::WinogradUse::kWhenFaster;
   // Tightened or loosened per model; defaults from DefaultTolerance.
   Tolerance fp32_tolerance = DefaultTolerance(Precision::kFp32);
   Tolerance bf16_tolerance = DefaultTolerance(Precision::kBf16);

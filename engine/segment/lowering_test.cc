@@ -10,6 +10,7 @@
 #include "engine/compiler.h"
 #include "engine/segment/compiled_graph.h"
 #include "engine/segment/test_modules.h"
+#include "kernels/cpu/cpu_features.h"
 
 namespace kiln::engine::segment {
 namespace {
@@ -118,8 +119,11 @@ const std::vector<LoweringCase>& Cases() {
 
 class LoweringTest : public ::testing::TestWithParam<LoweringCase> {};
 
-// Runs the case at `precision`; returns plan vs reference and the report.
-void Check(const LoweringCase& c, plan::PlanPrecision precision, double rtol, double atol) {
+// Runs the case at `precision` and compares plan and reference; the plan's
+// Winograd convolutions are counted into `*winograd_convolutions` when given.
+void Check(const LoweringCase& c, plan::PlanPrecision precision, double rtol, double atol,
+           plan::WinogradUse winograd = plan::WinogradUse::kWhenFaster,
+           int* winograd_convolutions = nullptr) {
   c10::InferenceMode guard;
   torch::manual_seed(0);
   std::map<std::string, at::Tensor> parameters;
@@ -134,6 +138,7 @@ void Check(const LoweringCase& c, plan::PlanPrecision precision, double rtol, do
   CompileOptions options;
   options.precision = precision;
   options.segment_everything = true;
+  options.winograd = winograd;
   std::vector<c10::IValue> reference;
   auto plan = CompiledGraph::Build(model.graph, model.Stack(inputs), options, &reference);
   ASSERT_TRUE(plan.ok()) << plan.status();
@@ -142,6 +147,12 @@ void Check(const LoweringCase& c, plan::PlanPrecision precision, double rtol, do
   for (const LeftNode& n : report.left) left += n.kind + " (" + n.reason + ") ";
   EXPECT_EQ(report.compiled_segments(), 1) << "left to TorchScript: " << left;
   EXPECT_TRUE(report.left.empty()) << left;
+  if (winograd_convolutions != nullptr) {
+    *winograd_convolutions = 0;
+    for (const SegmentSummary& s : report.segments) {
+      *winograd_convolutions += s.plan.winograd_convolutions;
+    }
+  }
   std::vector<c10::IValue> got = (*plan)->Run(model.Stack(inputs));
   const at::Tensor expected = reference.at(0).toTensor();
   const at::Tensor actual = got.at(0).toTensor();
@@ -159,6 +170,54 @@ TEST_P(LoweringTest, Bf16MatchesATenWithinBf16Tolerance) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Ops, LoweringTest, ::testing::ValuesIn(Cases()),
+                         [](const auto& info) { return info.param.name; });
+
+// 3x3 stride-1 convolutions with Winograd forced wherever it applies: fp32 on
+// oneDNN's (16-channel multiples, AVX-512), bf16 on Kiln's F(2,3) (any
+// channel count; bias and relu in its output transform).
+const std::vector<LoweringCase>& WinogradCases() {
+  static const auto* cases = new std::vector<LoweringCase>{
+      {"conv3x3_relu_32_to_48", "def forward(self, x):\n  return torch.relu(torch.conv2d(x, self.w, self.b, [1, 1], [1, 1], [1, 1], 1))\n",
+       {{"w", {48, 32, 3, 3}}, {"b", {48}}}, {{2, 32, 9, 11}}},
+      {"conv3x3_pad2_16", "def forward(self, x):\n  return torch.conv2d(x, self.w, self.b, [1, 1], [2, 2], [1, 1], 1)\n",
+       {{"w", {16, 16, 3, 3}}, {"b", {16}}}, {{1, 16, 6, 7}}},
+      {"conv3x3_valid_odd_channels", "def forward(self, x):\n  return torch.conv2d(x, self.w, None, [1, 1], [0, 0], [1, 1], 1)\n",
+       {{"w", {5, 7, 3, 3}}}, {{1, 7, 8, 5}}},
+      {"conv3x3_chain_1x1_input", "def forward(self, x):\n  y = torch.relu(torch.conv2d(x, self.w, self.b, [1, 1], [1, 1], [1, 1], 1))\n  return torch.conv2d(y, self.w2, None, [1, 1], [1, 1], [1, 1], 1)\n",
+       {{"w", {32, 16, 3, 3}}, {"b", {32}}, {"w2", {16, 32, 3, 3}}}, {{1, 16, 1, 1}}},
+  };
+  return *cases;
+}
+
+class WinogradLoweringTest : public ::testing::TestWithParam<LoweringCase> {};
+
+TEST_P(WinogradLoweringTest, Fp32MatchesATen) {
+  int winograd = 0;
+  Check(GetParam(), plan::PlanPrecision::kFp32, 1e-4, 1e-5, plan::WinogradUse::kAlways,
+        &winograd);
+  // oneDNN has fp32 Winograd for 16-channel multiples and padding 1, on
+  // AVX-512 only.
+  const std::string& name = GetParam().name;
+  const bool expected = kernels::cpu::CpuHasAvx512Core() &&
+                        (name == "conv3x3_relu_32_to_48" || name == "conv3x3_chain_1x1_input");
+  if (expected) EXPECT_GT(winograd, 0);
+}
+
+TEST_P(WinogradLoweringTest, Bf16MatchesATenWithinBf16Tolerance) {
+  int winograd = 0;
+  Check(GetParam(), plan::PlanPrecision::kBf16, 3e-2, 3e-2, plan::WinogradUse::kAlways,
+        &winograd);
+  EXPECT_EQ(winograd, GetParam().name == "conv3x3_chain_1x1_input" ? 2 : 1);
+}
+
+TEST(WinogradLoweringOffTest, OffKeepsEveryConvolutionDirect) {
+  int winograd = -1;
+  Check(WinogradCases()[0], plan::PlanPrecision::kBf16, 3e-2, 3e-2, plan::WinogradUse::kOff,
+        &winograd);
+  EXPECT_EQ(winograd, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Ops, WinogradLoweringTest, ::testing::ValuesIn(WinogradCases()),
                          [](const auto& info) { return info.param.name; });
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include "kernels/cpu/prelu.h"
 
 #include "kernels/cpu/bf16.h"
+#include "kernels/cpu/cpu_features.h"
 
 namespace kiln::kernels::cpu {
 
@@ -44,14 +45,7 @@ void PreluReference(const void* src, void* dst, ElementType type, const PreluSha
   }
 }
 
-bool PreluUsesAvx512() {
-  static const bool has = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl");
-  }();
-  return has;
-}
+bool PreluUsesAvx512() { return CpuHasAvx512Core(); }
 
 void Prelu(const void* src, void* dst, ElementType type, const PreluShape& shape,
            const float* slopes) {

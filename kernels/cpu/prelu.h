@@ -18,9 +18,9 @@
 
 #include <cstdint>
 
-namespace kiln::kernels::cpu {
+#include "kernels/cpu/element_type.h"
 
-enum class ElementType { kF32, kBF16 };
+namespace kiln::kernels::cpu {
 
 struct PreluShape {
   int64_t outer = 1;

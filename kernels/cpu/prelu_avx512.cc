@@ -6,36 +6,20 @@
 
 #include <algorithm>
 
+#include "kernels/cpu/avx512_io.h"
 #include "kernels/cpu/prelu.h"
 
 namespace kiln::kernels::cpu {
 namespace {
 
-inline __m512 Load(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
-inline void Store(float* p, __mmask16 m, __m512 v) { _mm512_mask_storeu_ps(p, m, v); }
-
-inline __m512 Load(const uint16_t* p, __mmask16 m) {
-  const __m256i half = _mm256_maskz_loadu_epi16(m, p);
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(half), 16));
-}
-
-// Round to nearest even, NaN -> 0x7fc0 (as FloatToBf16).
-inline void Store(uint16_t* p, __mmask16 m, __m512 v) {
-  const __m512i bits = _mm512_castps_si512(v);
-  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
-  const __m512i rounded =
-      _mm512_srli_epi32(_mm512_add_epi32(bits, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
-  const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-  const __m512i fixed = _mm512_mask_mov_epi32(rounded, nan, _mm512_set1_epi32(0x7fc0));
-  _mm256_mask_storeu_epi16(p, m, _mm512_cvtepi32_epi16(fixed));
-}
+using avx512::Load;
+using avx512::Store;
+using avx512::Tail;
 
 inline __m512 Apply(__m512 x, __m512 slope) {
   const __mmask16 not_positive = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_NGT_UQ);
   return _mm512_mask_mul_ps(x, not_positive, x, slope);
 }
-
-inline __mmask16 Tail(int64_t n) { return n >= 16 ? 0xffff : static_cast<__mmask16>((1u << n) - 1); }
 
 template <typename T>
 void Run(const T* src, T* dst, const PreluShape& s, const float* slopes) {
