@@ -20,6 +20,7 @@ import datetime
 import json
 import os
 import shlex
+import statistics
 import sys
 import time
 from typing import Dict, List, Optional
@@ -41,6 +42,10 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--models", default="", help="comma-separated subset (default: all)")
     ap.add_argument("--runs", type=int, default=20, help="timed runs per figure (median)")
     ap.add_argument("--warmup", type=int, default=5, help="untimed runs before timing")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="measure every column this many times, one round after the other per\n"
+                         "model; each cell is the median of its rounds' medians (a shared\n"
+                         "machine's slow spells then weigh on every column alike)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=os.path.join("bench", "results", f"{today}-engine.md"))
     ap.add_argument("--models-dir", default=os.path.join("build", "bench_models"))
@@ -131,6 +136,31 @@ def kiln_run(args, model_dir: str, kiln_input: str, precision: str) -> dict:
         return {"error": f"kiln-compile {precision}: {reason}"}
     obj["wall_s"] = time.time() - t0
     return obj
+
+
+def merge_rounds(results: List[dict]) -> dict:
+    """One figure set from several rounds of one measurement: every median
+    becomes the median of the rounds' medians (the rounds' own figures kept
+    beside it); a round that failed is left out unless all did."""
+    ok = [r for r in results if "error" not in r]
+    if not ok:
+        return results[0]
+    merged = dict(ok[0])
+    for key in ("median_ms", "reference_median_ms"):
+        values = [r[key] for r in ok if isinstance(r.get(key), (int, float))]
+        if values:
+            merged[key] = statistics.median(values)
+            merged[f"{key}_rounds"] = values
+    ratios = [r["reference_median_ms"] / r["median_ms"] for r in ok
+              if isinstance(r.get("reference_median_ms"), (int, float))
+              and isinstance(r.get("median_ms"), (int, float)) and r["median_ms"] > 0]
+    if ratios:
+        merged["alternating_speedup"] = statistics.median(ratios)
+    if "columns" in merged:
+        names = {c for r in ok for c in r.get("columns", {})}
+        merged["columns"] = {c: merge_rounds([r.get("columns", {}).get(c, {"error": "not run"})
+                                              for r in ok]) for c in names}
+    return merged
 
 
 def versions() -> Dict[str, str]:
@@ -250,7 +280,9 @@ def build_markdown(args, names: List[str], rows: Dict[str, dict], peak: dict,
             if "samples" in peak else ""),
         f"- Rules: batch 1, the same seeded input for every column, {args.threads} intra-op "
         f"threads everywhere, {args.warmup} warm-up runs excluded, median of {args.runs} "
-        "timed runs, all columns in this one run of the script.",
+        "timed runs, all columns in this one run of the script"
+        + (f"; {args.rounds} rounds per model (every column measured in each), each cell the "
+           "median of its rounds' medians." if args.rounds > 1 else "."),
         "- Times in ms; (N×) is the speedup over (a). Roofline = model FLOPs ÷ measured peak "
         "(fp32; bf16 where AVX512_BF16 exists).",
         "",
@@ -273,9 +305,13 @@ def build_markdown(args, names: List[str], rows: Dict[str, dict], peak: dict,
         "",
         "## Kiln plans",
         "",
+        "kiln-compile also times (a) itself, in blocks alternating with the plan in one "
+        "process: the last column is that speedup (median over rounds), the figure least "
+        "moved by the machine's other load.",
+        "",
         "| model | precision | plan precision | segments | nodes left to TorchScript | "
-        "(a) as kiln-compile measured it, ms |",
-        "|---|---|---|---:|---:|---:|",
+        "(a) as kiln-compile measured it, ms | speedup measured alternately |",
+        "|---|---|---|---:|---:|---:|---:|",
     ]
     for name in names:
         row = rows.get(name, {})
@@ -328,13 +364,15 @@ def build_markdown(args, names: List[str], rows: Dict[str, dict], peak: dict,
         for label, k in (("fp32", kf), ("auto", ka)):
             if k and "error" not in k:
                 ref = k.get("reference_median_ms")
+                alternating = k.get("alternating_speedup")
                 kiln_lines.append(
                     f"| {name} | {label} | {k.get('plan_precision', '?')} | "
                     f"{k.get('segments', '?')} | {k.get('nodes_left_to_torchscript', '?')} | "
-                    f"{fmt_ms(ref) if isinstance(ref, (int, float)) else 'n/a'} |"
+                    f"{fmt_ms(ref) if isinstance(ref, (int, float)) else 'n/a'} | "
+                    f"{f'{alternating:.2f}×' if isinstance(alternating, (int, float)) else 'n/a'} |"
                 )
     out = lines + acc_lines
-    if len(kiln_lines) > 6:
+    if len(kiln_lines) > 8:
         out += kiln_lines
     if notes.reasons:
         out += ["", "## Notes", "", notes.markdown()]
@@ -374,11 +412,16 @@ def main() -> int:
             meta = json.load(f)
         with open(os.path.join(d, "inputs.json")) as f:
             kiln_input = json.load(f)["kiln_input"]
-        log(f"{name}: references")
-        row = {"flops": meta.get("flops"), "reference": reference_run(args, d)}
-        for precision in ("fp32", "auto"):
-            log(f"{name}: kiln {precision}")
-            row[f"kiln_{precision}"] = kiln_run(args, d, kiln_input, precision)
+        rounds: Dict[str, List[dict]] = {"reference": [], "kiln_fp32": [], "kiln_auto": []}
+        for r in range(max(1, args.rounds)):
+            label = f" (round {r + 1} of {args.rounds})" if args.rounds > 1 else ""
+            log(f"{name}: references{label}")
+            rounds["reference"].append(reference_run(args, d))
+            for precision in ("fp32", "auto"):
+                log(f"{name}: kiln {precision}{label}")
+                rounds[f"kiln_{precision}"].append(kiln_run(args, d, kiln_input, precision))
+        row = {"flops": meta.get("flops")}
+        row.update({key: merge_rounds(results) for key, results in rounds.items()})
         rows[name] = row
         with open(os.path.join(args.work_dir, f"{name}.json"), "w") as f:
             json.dump(row, f, indent=1)
