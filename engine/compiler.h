@@ -31,7 +31,7 @@ struct CompilerOptions {
   // Keep a plan only when it is faster than TorchScript on its shape.
   bool speed_check = true;
   // For tests: corrupts each segment's IR before it is compiled.
-  std::function<void(plan::Graph&, plan::PlanPrecision)> ir_hook;
+  std::function<void(plan::Graph&, const plan::BuildOptions&)> ir_hook;
 };
 
 // One signature's plan. `graph` is null when the signature runs the

@@ -230,10 +230,10 @@ int Main(int argc, char** argv) {
       ++segments;
       out << absl::StrFormat(
           "segment %d: %d TorchScript nodes -> %d ops (%d fused), %s, %d steps (%d reorders), "
-          "arena %.1f MiB, weights %.1f MiB, compiled in %.1f ms\n",
+          "%d Winograd convolution(s), arena %.1f MiB, weights %.1f MiB, compiled in %.1f ms\n",
           i, s.torchscript_nodes, s.ir_nodes, s.fusions, s.precision, s.plan.steps,
-          s.plan.reorders, s.plan.arena_bytes / 1048576.0, s.plan.weight_bytes / 1048576.0,
-          s.compile_ms);
+          s.plan.reorders, s.plan.winograd_convolutions, s.plan.arena_bytes / 1048576.0,
+          s.plan.weight_bytes / 1048576.0, s.compile_ms);
       out << "  check: " << s.check.Summary() << "\n";
       for (const std::string& r : s.retries) out << "  retry: " << r << "\n";
       if (flags.verbose) {

@@ -167,7 +167,7 @@ absl::StatusOr<int> EmitConvolution(BuildContext& ctx, const ConvAttrs& conv,
 // output transforms (kernels/cpu/winograd_f23.h) around one batched oneDNN
 // matmul, channels last. Returns the destination slot; nullopt, with nothing
 // recorded, where it does not apply (precision, shape, post-ops other than a
-// relu, BuildOptions) or does not measure at least 10 % faster than `direct`
+// residual sum and a relu, BuildOptions) or does not measure at least 10 % faster than `direct`
 // (timed on descriptors `direct_args`).
 std::optional<int> EmitWinogradBf16Convolution(
     BuildContext& ctx, const ConvAttrs& conv, const std::vector<PostOp>& post_ops,

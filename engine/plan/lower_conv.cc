@@ -185,13 +185,14 @@ std::optional<dnnl::convolution_forward::primitive_desc> WinogradIfFaster(
         AnyDesc(dst_dims, dt::f32), ToDnnl(conv.strides), MinusOne(conv.dilation),
         ToDnnl(conv.padding_l), ToDnnl(conv.padding_r));
     dnnl::convolution_forward::primitive_desc winograd(desc, attr, ctx.engine());
-    if (!ctx.winograd_when_faster()) return winograd;
-    constexpr int kRuns = 3;
-    const double winograd_ms = BestRunMs(dnnl::convolution_forward(winograd),
-                                         TimingArgs(ctx, winograd, extra), ctx.engine(), kRuns);
-    const double direct_ms = BestRunMs(dnnl::convolution_forward(direct),
-                                       TimingArgs(ctx, direct, extra), ctx.engine(), kRuns);
-    if (winograd_ms < 0.9 * direct_ms) return winograd;
+    if (!ctx.winograd_when_faster() ||
+        MeasuresFaster(PrimitiveCandidate(dnnl::convolution_forward(winograd),
+                                          TimingArgs(ctx, winograd, extra), ctx.engine()),
+                       PrimitiveCandidate(dnnl::convolution_forward(direct),
+                                          TimingArgs(ctx, direct, extra), ctx.engine()),
+                       0.9)) {
+      return winograd;
+    }
   } catch (const dnnl::error&) {
     // no Winograd implementation for these sizes, post-ops or this CPU
   }

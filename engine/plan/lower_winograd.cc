@@ -20,18 +20,26 @@ using kernels::cpu::ElementType;
 using kernels::cpu::Winograd23Shape;
 constexpr int64_t kPoints = kernels::cpu::kWinograd23Points;
 
-// The output transform adds the bias and applies a plain relu; any other
+bool IsPlainRelu(const PostOp& p) {
+  return p.kind == PostOp::Kind::kUnary && p.unary.function == Unary::kRelu &&
+         p.unary.alpha == 0;
+}
+
+// The output transform adds the bias, then a residual (a sum post-op, whose
+// operand value goes to `*sum_operand`), then applies a plain relu; any other
 // post-op keeps the direct convolution.
-bool OutputTransformTakes(const std::vector<PostOp>& post_ops, bool* relu) {
-  *relu = false;
-  if (post_ops.empty()) return true;
-  const PostOp& p = post_ops[0];
-  if (post_ops.size() == 1 && p.kind == PostOp::Kind::kUnary &&
-      p.unary.function == Unary::kRelu && p.unary.alpha == 0) {
-    *relu = true;
-    return true;
+bool OutputTransformTakes(const std::vector<PostOp>& post_ops,
+                          kernels::cpu::Winograd23Epilogue* e, int* sum_operand) {
+  size_t i = 0;
+  if (i < post_ops.size() && post_ops[i].kind == PostOp::Kind::kSum) {
+    e->add_destination = true;
+    *sum_operand = post_ops[i++].operand;
   }
-  return false;
+  if (i < post_ops.size() && IsPlainRelu(post_ops[i])) {
+    e->relu = true;
+    ++i;
+  }
+  return i == post_ops.size();
 }
 
 void* Data(const std::unordered_map<int, dnnl::memory>& args, int arg) {
@@ -46,13 +54,14 @@ std::optional<int> EmitWinogradBf16Convolution(
     const std::vector<std::pair<int, memory::desc>>& direct_args) {
   const Dims& w = conv.weight.dims;
   const Dims& src_dims = ctx.graph().values[src_value].dims;
-  bool relu = false;
+  kernels::cpu::Winograd23Epilogue epilogue;  // bias set below
+  int sum_operand = -1;
   const bool eligible =
       ctx.winograd_allowed() && ctx.compute_type() == dt::bf16 && conv.groups == 1 &&
       !conv.weight_is_input && w.size() == 4 && w[2] == 3 && w[3] == 3 &&
       conv.strides == Dims{1, 1} && conv.dilation == Dims{1, 1} && conv.padding_l[0] >= 0 &&
       conv.padding_l[1] >= 0 && conv.padding_l[0] <= 2 && conv.padding_l[1] <= 2 &&
-      OutputTransformTakes(post_ops, &relu);
+      OutputTransformTakes(post_ops, &epilogue, &sum_operand);
   if (!eligible) return std::nullopt;
   Winograd23Shape s;
   s.batch = src_dims[0];
@@ -83,9 +92,11 @@ std::optional<int> EmitWinogradBf16Convolution(
   if (conv.has_bias) {
     bias = std::make_shared<const std::vector<float>>(conv.bias.data, conv.bias.data + s.outputs);
   }
-  const float* bias_data = bias ? bias->data() : nullptr;
+  epilogue.bias = bias ? bias->data() : nullptr;
 
-  // The three steps against the direct convolution, on made-up data.
+  // The three steps against the direct convolution, on made-up data. The
+  // margin covers what the timing leaves out (a reorder into channels last
+  // where the input is blocked, weights coming from memory) and noise.
   if (ctx.winograd_when_faster()) {
     dnnl::memory src = ScratchMemory(src_md, ctx.engine()), v = ScratchMemory(v_md, ctx.engine()),
                  m = ScratchMemory(m_md, ctx.engine()), dst = ScratchMemory(dst_md, ctx.engine()),
@@ -93,25 +104,20 @@ std::optional<int> EmitWinogradBf16Convolution(
                  scratchpad = ScratchMemory(pd->scratchpad_desc(), ctx.engine());
     const dnnl::matmul products(*pd);
     dnnl::stream stream(ctx.engine());
-    constexpr int kRuns = 3;
-    const double winograd_ms = BestRunMs(
-        [&] {
-          kernels::cpu::Winograd23Input(src.get_data_handle(), ElementType::kBF16, s,
-                                        v.get_data_handle(), ElementType::kBF16);
-          products.execute(stream, {{DNNL_ARG_SRC, v},
-                                    {DNNL_ARG_WEIGHTS, u},
-                                    {DNNL_ARG_DST, m},
-                                    {DNNL_ARG_SCRATCHPAD, scratchpad}});
-          stream.wait();
-          kernels::cpu::Winograd23Output(static_cast<const float*>(m.get_data_handle()), s,
-                                         bias_data, relu, dst.get_data_handle(),
-                                         ElementType::kBF16);
-        },
-        kRuns);
-    const double direct_ms = BestRunMs(direct, direct_args, ctx.engine(), kRuns);
-    // The margin covers what the timing leaves out (a reorder into channels
-    // last where the input is blocked) and noise.
-    if (!(winograd_ms < 0.9 * direct_ms)) return std::nullopt;
+    auto winograd = [&] {
+      kernels::cpu::Winograd23Input(src.get_data_handle(), ElementType::kBF16, s,
+                                    v.get_data_handle(), ElementType::kBF16);
+      products.execute(stream, {{DNNL_ARG_SRC, v},
+                                {DNNL_ARG_WEIGHTS, u},
+                                {DNNL_ARG_DST, m},
+                                {DNNL_ARG_SCRATCHPAD, scratchpad}});
+      stream.wait();
+      kernels::cpu::Winograd23Output(static_cast<const float*>(m.get_data_handle()), s,
+                                     epilogue, dst.get_data_handle(), ElementType::kBF16);
+    };
+    if (!MeasuresFaster(winograd, PrimitiveCandidate(direct, direct_args, ctx.engine()), 0.9)) {
+      return std::nullopt;
+    }
   }
 
   std::vector<float> u(kPoints * s.channels * s.outputs);
@@ -134,17 +140,18 @@ std::optional<int> EmitWinogradBf16Convolution(
   ctx.NoteScratchpad(pd->scratchpad_desc());
   ctx.AddStep(dnnl::matmul(*pd), {{DNNL_ARG_SRC, v}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, m}},
               absl::StrCat("Winograd products 16x", tiles, "x", s.channels, "->", s.outputs));
-  const int dst = ctx.NewArenaSlot(dst_md);
+  // The bias vector lives as long as the step (the epilogue points into it).
+  const int dst = sum_operand >= 0 ? ctx.SumDestination(sum_operand, dst_md)
+                                   : ctx.NewArenaSlot(dst_md);
   ctx.AddKernelStep(
-      [s, bias, relu](const std::unordered_map<int, dnnl::memory>& args) {
+      [s, bias, epilogue](const std::unordered_map<int, dnnl::memory>& args) {
         kernels::cpu::Winograd23Output(static_cast<const float*>(Data(args, DNNL_ARG_SRC)), s,
-                                       bias ? bias->data() : nullptr, relu,
-                                       Data(args, DNNL_ARG_DST), ElementType::kBF16);
+                                       epilogue, Data(args, DNNL_ARG_DST), ElementType::kBF16);
       },
       {{DNNL_ARG_SRC, m}, {DNNL_ARG_DST, dst}},
       absl::StrCat("Winograd F(2,3) output transform (Kiln kernel) ", s.batch, "x", s.outputs,
                    "x", s.out_height, "x", s.out_width, " nhwc:bf16", bias ? " +bias" : "",
-                   relu ? " +relu" : ""));
+                   epilogue.add_destination ? " +sum" : "", epilogue.relu ? " +relu" : ""));
   ctx.CountWinogradConvolution();
   return dst;
 }

@@ -3,23 +3,20 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <memory>
 #include <unordered_map>
 
 namespace kiln::engine::plan::internal {
+namespace {
 
-double BestRunMs(const std::function<void()>& run, int runs, double single_run_above_ms) {
-  auto run_once = [&] {
-    const auto start = std::chrono::steady_clock::now();
-    run();
-    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-        .count();
-  };
-  const double warm_up = run_once();
-  if (warm_up > single_run_above_ms) return warm_up;
-  double best = 1e300;
-  for (int i = 0; i < std::max(1, runs); ++i) best = std::min(best, run_once());
-  return best;
+double TimeMs(const Candidate& run) {
+  const auto start = std::chrono::steady_clock::now();
+  run();
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
 }
+
+}  // namespace
 
 dnnl::memory ScratchMemory(const dnnl::memory::desc& md, const dnnl::engine& engine) {
   dnnl::memory m(md, engine);
@@ -27,20 +24,31 @@ dnnl::memory ScratchMemory(const dnnl::memory::desc& md, const dnnl::engine& eng
   return m;
 }
 
-double BestRunMs(const dnnl::primitive& primitive,
-                 const std::vector<std::pair<int, dnnl::memory::desc>>& args,
-                 const dnnl::engine& engine, int runs, double single_run_above_ms) {
-  dnnl::stream stream(engine);
-  std::unordered_map<int, dnnl::memory> memories;
+Candidate PrimitiveCandidate(const dnnl::primitive& primitive,
+                             const std::vector<std::pair<int, dnnl::memory::desc>>& args,
+                             const dnnl::engine& engine) {
+  auto memories = std::make_shared<std::unordered_map<int, dnnl::memory>>();
   for (const auto& [arg, md] : args) {
-    if (!md.is_zero()) memories.emplace(arg, ScratchMemory(md, engine));
+    if (!md.is_zero()) memories->emplace(arg, ScratchMemory(md, engine));
   }
-  return BestRunMs(
-      [&] {
-        primitive.execute(stream, memories);
-        stream.wait();
-      },
-      runs, single_run_above_ms);
+  auto stream = std::make_shared<dnnl::stream>(engine);
+  return [primitive, memories, stream] {
+    primitive.execute(*stream, *memories);
+    stream->wait();
+  };
+}
+
+bool MeasuresFaster(const Candidate& challenger, const Candidate& incumbent, double margin,
+                    int runs, double single_run_above_ms) {
+  double challenger_ms = TimeMs(challenger), incumbent_ms = TimeMs(incumbent);
+  if (std::max(challenger_ms, incumbent_ms) <= single_run_above_ms) {
+    challenger_ms = incumbent_ms = 1e300;
+    for (int i = 0; i < std::max(1, runs); ++i) {
+      challenger_ms = std::min(challenger_ms, TimeMs(challenger));
+      incumbent_ms = std::min(incumbent_ms, TimeMs(incumbent));
+    }
+  }
+  return challenger_ms < margin * incumbent_ms;
 }
 
 }  // namespace kiln::engine::plan::internal

@@ -143,7 +143,7 @@ absl::StatusOr<std::unique_ptr<CompiledGraph>> CompiledGraph::Build(
       const plan::BuildOptions build = attempts[a];
       const plan::PlanPrecision precision = build.precision;
       plan::Graph attempt = fused;
-      if (options.ir_hook) options.ir_hook(attempt, precision);
+      if (options.ir_hook) options.ir_hook(attempt, build);
       auto compiled = plan::CompiledSegment::Build(attempt, build);
       if (!compiled.ok()) {
         summary.left_reason = std::string(compiled.status().message());

@@ -55,7 +55,7 @@ struct CompileOptions {
   Tolerance bf16_tolerance = DefaultTolerance(Precision::kBf16);
   // For tests: lets a test corrupt a segment's IR (after fusion, per
   // precision attempt) to exercise the fallback.
-  std::function<void(plan::Graph&, plan::PlanPrecision)> ir_hook;
+  std::function<void(plan::Graph&, const plan::BuildOptions&)> ir_hook;
   // For tests of single ops: compile runs without a compute-heavy node too.
   bool segment_everything = false;
 };

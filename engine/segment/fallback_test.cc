@@ -36,6 +36,17 @@ void BreakActivations(plan::Graph& graph) {
   }
 }
 
+// Another wrong lowering, one that keeps every post-op: biases shifted by 1.
+void BreakBiases(plan::Graph& graph) {
+  for (plan::Node& node : graph.nodes) {
+    if (node.kind != plan::OpKind::kConv || !node.conv.has_bias) continue;
+    std::vector<float> shifted(node.conv.bias.data,
+                               node.conv.bias.data + node.conv.bias.elements());
+    for (float& b : shifted) b += 1.0f;
+    node.conv.bias = plan::Constant::Own(node.conv.bias.dims, std::move(shifted));
+  }
+}
+
 TEST(AccuracyFallback, WrongFp32LoweringLeavesTheSegmentToTorchScript) {
   c10::InferenceMode guard;
   FrozenModel model = Model();
@@ -43,7 +54,7 @@ TEST(AccuracyFallback, WrongFp32LoweringLeavesTheSegmentToTorchScript) {
   CompilerOptions options;
   options.speed_check = false;  // these tests are about accuracy; tiny plans may lose on speed
   options.precision = PrecisionPolicy::kFp32;
-  options.ir_hook = [](plan::Graph& g, plan::PlanPrecision) { BreakActivations(g); };
+  options.ir_hook = [](plan::Graph& g, const plan::BuildOptions&) { BreakActivations(g); };
   auto plan = BuildKeyPlan(model.graph, model.Stack(inputs), options);
   ASSERT_TRUE(plan.ok()) << plan.status();
   // The segment failed its check, so the plan compiled nothing and the
@@ -75,8 +86,8 @@ TEST(AccuracyFallback, WrongBf16LoweringIsRebuiltInFp32) {
   CompilerOptions options;
   options.speed_check = false;  // these tests are about accuracy; tiny plans may lose on speed
   options.precision = PrecisionPolicy::kBf16;
-  options.ir_hook = [](plan::Graph& g, plan::PlanPrecision precision) {
-    if (precision == plan::PlanPrecision::kBf16) BreakActivations(g);
+  options.ir_hook = [](plan::Graph& g, const plan::BuildOptions& build) {
+    if (build.precision == plan::PlanPrecision::kBf16) BreakActivations(g);
   };
   auto plan = BuildKeyPlan(model.graph, model.Stack(inputs), options);
   ASSERT_TRUE(plan.ok()) << plan.status();
@@ -89,6 +100,40 @@ TEST(AccuracyFallback, WrongBf16LoweringIsRebuiltInFp32) {
   EXPECT_TRUE((*plan)->final_check.passed);
   const at::Tensor got = (*plan)->graph->Run(model.Stack(inputs)).at(0).toTensor();
   EXPECT_TRUE(at::allclose(got, (*plan)->reference_outputs.at(0).toTensor(), 1e-4, 1e-5));
+}
+
+// A plan that fails its check with Winograd convolutions is rebuilt at the
+// same precision without them before any other fallback.
+TEST(AccuracyFallback, FailureWithWinogradIsRebuiltWithoutIt) {
+  c10::InferenceMode guard;
+  torch::manual_seed(2);
+  FrozenModel model = MakeFrozenModel(
+      "def forward(self, x):\n"
+      "  return torch.relu(torch.conv2d(x, self.w, self.b, [1, 1], [1, 1], [1, 1], 1))\n",
+      {{"w", torch::randn({16, 16, 3, 3})}, {"b", torch::randn({16})}});
+  const std::vector<at::Tensor> inputs = {torch::randn({1, 16, 10, 10})};
+  CompileOptions compile;
+  compile.precision = plan::PlanPrecision::kBf16;
+  compile.winograd = plan::WinogradUse::kAlways;
+  // Wrong only where Winograd may be used: what a Winograd rounding problem
+  // looks like to the checker.
+  compile.ir_hook = [](plan::Graph& g, const plan::BuildOptions& build) {
+    if (build.winograd != plan::WinogradUse::kOff) BreakBiases(g);
+  };
+  std::vector<c10::IValue> reference;
+  auto graph = CompiledGraph::Build(model.graph, model.Stack(inputs), compile, &reference);
+  ASSERT_TRUE(graph.ok()) << graph.status();
+  const PlanReport& report = (*graph)->report();
+  ASSERT_EQ(report.segments.size(), 1u);
+  const SegmentSummary& segment = report.segments[0];
+  ASSERT_EQ(segment.retries.size(), 1u);
+  EXPECT_THAT(segment.retries[0], HasSubstr("bf16 (Winograd) failed the accuracy check"));
+  EXPECT_EQ(segment.precision, "bf16");
+  EXPECT_TRUE(segment.check.passed);
+  EXPECT_EQ(segment.plan.winograd_convolutions, 0);
+  const at::Tensor got = (*graph)->Run(model.Stack(inputs)).at(0).toTensor();
+  const at::Tensor want = reference.at(0).toTensor();
+  EXPECT_TRUE(at::allclose(got, want, 3e-2, 3e-2 * want.abs().max().item<double>()));
 }
 
 TEST(AccuracyFallback, CorrectPlanIsKeptAtTheRequestedPrecision) {

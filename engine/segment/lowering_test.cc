@@ -185,6 +185,8 @@ const std::vector<LoweringCase>& WinogradCases() {
        {{"w", {5, 7, 3, 3}}}, {{1, 7, 8, 5}}},
       {"conv3x3_chain_1x1_input", "def forward(self, x):\n  y = torch.relu(torch.conv2d(x, self.w, self.b, [1, 1], [1, 1], [1, 1], 1))\n  return torch.conv2d(y, self.w2, None, [1, 1], [1, 1], [1, 1], 1)\n",
        {{"w", {32, 16, 3, 3}}, {"b", {32}}, {"w2", {16, 32, 3, 3}}}, {{1, 16, 1, 1}}},
+      {"conv3x3_residual_relu", "def forward(self, x):\n  y = torch.relu(torch.conv2d(x, self.w, self.b, [1, 1], [1, 1], [1, 1], 1))\n  return torch.relu(torch.conv2d(y, self.w2, self.b2, [1, 1], [1, 1], [1, 1], 1) + x)\n",
+       {{"w", {16, 16, 3, 3}}, {"b", {16}}, {"w2", {16, 16, 3, 3}}, {"b2", {16}}}, {{1, 16, 7, 9}}},
   };
   return *cases;
 }
@@ -199,7 +201,8 @@ TEST_P(WinogradLoweringTest, Fp32MatchesATen) {
   // AVX-512 only.
   const std::string& name = GetParam().name;
   const bool expected = kernels::cpu::CpuHasAvx512Core() &&
-                        (name == "conv3x3_relu_32_to_48" || name == "conv3x3_chain_1x1_input");
+                        (name == "conv3x3_relu_32_to_48" || name == "conv3x3_chain_1x1_input" ||
+                         name == "conv3x3_residual_relu");
   if (expected) EXPECT_GT(winograd, 0);
 }
 
@@ -207,7 +210,8 @@ TEST_P(WinogradLoweringTest, Bf16MatchesATenWithinBf16Tolerance) {
   int winograd = 0;
   Check(GetParam(), plan::PlanPrecision::kBf16, 3e-2, 3e-2, plan::WinogradUse::kAlways,
         &winograd);
-  EXPECT_EQ(winograd, GetParam().name == "conv3x3_chain_1x1_input" ? 2 : 1);
+  const std::string& name = GetParam().name;
+  EXPECT_EQ(winograd, name == "conv3x3_chain_1x1_input" || name == "conv3x3_residual_relu" ? 2 : 1);
 }
 
 TEST(WinogradLoweringOffTest, OffKeepsEveryConvolutionDirect) {

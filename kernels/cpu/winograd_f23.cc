@@ -9,8 +9,8 @@ namespace kiln::kernels::cpu {
 
 void Winograd23InputAvx512(const void* src, ElementType src_type, const Winograd23Shape& s,
                            void* v, ElementType v_type);
-void Winograd23OutputAvx512(const float* m, const Winograd23Shape& s, const float* bias,
-                            bool relu, void* dst, ElementType dst_type);
+void Winograd23OutputAvx512(const float* m, const Winograd23Shape& s,
+                            const Winograd23Epilogue& e, void* dst, ElementType dst_type);
 
 namespace {
 
@@ -83,8 +83,8 @@ void Winograd23InputReference(const void* src, ElementType src_type, const Winog
   }
 }
 
-void Winograd23OutputReference(const float* m, const Winograd23Shape& s, const float* bias,
-                               bool relu, void* dst, ElementType dst_type) {
+void Winograd23OutputReference(const float* m, const Winograd23Shape& s,
+                               const Winograd23Epilogue& e, void* dst, ElementType dst_type) {
   const int64_t tiles = s.tiles();
 #pragma omp parallel for schedule(static)
   for (int64_t t = 0; t < tiles; ++t) {
@@ -102,9 +102,11 @@ void Winograd23OutputReference(const float* m, const Winograd23Shape& s, const f
         for (int j = 0; j < 2; ++j) {
           const int64_t oy = 2 * ty + i, ox = 2 * tx + j;
           if (oy >= s.out_height || ox >= s.out_width) continue;
-          if (bias != nullptr) y[j] = y[j] + bias[o];
-          if (relu) y[j] = y[j] > 0.0f ? y[j] : 0.0f;
-          Store(dst, dst_type, ((n * s.out_height + oy) * s.out_width + ox) * s.outputs + o, y[j]);
+          const int64_t at = ((n * s.out_height + oy) * s.out_width + ox) * s.outputs + o;
+          if (e.bias != nullptr) y[j] = y[j] + e.bias[o];
+          if (e.add_destination) y[j] = y[j] + Load(dst, dst_type, at);
+          if (e.relu) y[j] = y[j] > 0.0f ? y[j] : 0.0f;
+          Store(dst, dst_type, at, y[j]);
         }
       }
     }
@@ -122,12 +124,12 @@ void Winograd23Input(const void* src, ElementType src_type, const Winograd23Shap
   }
 }
 
-void Winograd23Output(const float* m, const Winograd23Shape& s, const float* bias, bool relu,
+void Winograd23Output(const float* m, const Winograd23Shape& s, const Winograd23Epilogue& e,
                       void* dst, ElementType dst_type) {
   if (Winograd23UsesAvx512()) {
-    Winograd23OutputAvx512(m, s, bias, relu, dst, dst_type);
+    Winograd23OutputAvx512(m, s, e, dst, dst_type);
   } else {
-    Winograd23OutputReference(m, s, bias, relu, dst, dst_type);
+    Winograd23OutputReference(m, s, e, dst, dst_type);
   }
 }
 

@@ -63,12 +63,20 @@ void Winograd23Input(const void* src, ElementType src_type, const Winograd23Shap
 void Winograd23InputReference(const void* src, ElementType src_type, const Winograd23Shape& s,
                               void* v, ElementType v_type);
 
-// m: [16][tiles][outputs] fp32; bias: `outputs` values or null; relu: then
-// max(x, 0). dst: (batch, out_height, out_width, outputs) of `dst_type`.
-void Winograd23Output(const float* m, const Winograd23Shape& s, const float* bias, bool relu,
+// What the output transform does to each value y after A^T M A, in order
+// (a convolution's bias, a fused residual sum, a relu).
+struct Winograd23Epilogue {
+  const float* bias = nullptr;   // y += bias[o] (`outputs` values), when set
+  bool add_destination = false;  // y += the value dst holds
+  bool relu = false;             // y = max(y, 0); NaN gives 0
+};
+
+// m: [16][tiles][outputs] fp32; dst: (batch, out_height, out_width, outputs)
+// of `dst_type`.
+void Winograd23Output(const float* m, const Winograd23Shape& s, const Winograd23Epilogue& e,
                       void* dst, ElementType dst_type);
-void Winograd23OutputReference(const float* m, const Winograd23Shape& s, const float* bias,
-                               bool relu, void* dst, ElementType dst_type);
+void Winograd23OutputReference(const float* m, const Winograd23Shape& s,
+                               const Winograd23Epilogue& e, void* dst, ElementType dst_type);
 
 // Whether Winograd23Input/Output run the AVX-512 bodies on this CPU.
 bool Winograd23UsesAvx512();

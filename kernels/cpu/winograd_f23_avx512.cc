@@ -57,7 +57,7 @@ void Input(const In* src, const Winograd23Shape& s, Out* v) {
 }
 
 template <typename Out>
-void Output(const float* mp, const Winograd23Shape& s, const float* bias, bool relu, Out* dst) {
+void Output(const float* mp, const Winograd23Shape& s, const Winograd23Epilogue& e, Out* dst) {
   const int64_t tiles = s.tiles();
   const int64_t plane = tiles * s.outputs;
 #pragma omp parallel for schedule(static)
@@ -82,15 +82,16 @@ void Output(const float* mp, const Winograd23Shape& s, const float* bias, bool r
         r[0][j] = _mm512_add_ps(_mm512_add_ps(a[0][j], a[1][j]), a[2][j]);
         r[1][j] = _mm512_sub_ps(_mm512_sub_ps(a[1][j], a[2][j]), a[3][j]);
       }
-      const __m512 b = bias != nullptr ? Load(bias + o, m) : _mm512_setzero_ps();
+      const __m512 b = e.bias != nullptr ? Load(e.bias + o, m) : _mm512_setzero_ps();
       for (int i = 0; i < 2; ++i) {  // (A^T M) A
         __m512 y[2] = {_mm512_add_ps(_mm512_add_ps(r[i][0], r[i][1]), r[i][2]),
                        _mm512_sub_ps(_mm512_sub_ps(r[i][1], r[i][2]), r[i][3])};
         for (int j = 0; j < 2; ++j) {
           if (pixel[i][j] == nullptr) continue;
-          if (bias != nullptr) y[j] = _mm512_add_ps(y[j], b);
+          if (e.bias != nullptr) y[j] = _mm512_add_ps(y[j], b);
+          if (e.add_destination) y[j] = _mm512_add_ps(y[j], Load(pixel[i][j] + o, m));
           // max(y, 0) returns its second operand for NaN: 0, as the reference.
-          if (relu) y[j] = _mm512_max_ps(y[j], _mm512_setzero_ps());
+          if (e.relu) y[j] = _mm512_max_ps(y[j], _mm512_setzero_ps());
           Store(pixel[i][j] + o, m, y[j]);
         }
       }
@@ -114,12 +115,12 @@ void Winograd23InputAvx512(const void* src, ElementType src_type, const Winograd
   }
 }
 
-void Winograd23OutputAvx512(const float* m, const Winograd23Shape& s, const float* bias,
-                            bool relu, void* dst, ElementType dst_type) {
+void Winograd23OutputAvx512(const float* m, const Winograd23Shape& s,
+                            const Winograd23Epilogue& e, void* dst, ElementType dst_type) {
   if (dst_type == ElementType::kF32) {
-    Output(m, s, bias, relu, static_cast<float*>(dst));
+    Output(m, s, e, static_cast<float*>(dst));
   } else {
-    Output(m, s, bias, relu, static_cast<uint16_t*>(dst));
+    Output(m, s, e, static_cast<uint16_t*>(dst));
   }
 }
 

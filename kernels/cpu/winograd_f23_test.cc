@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -86,16 +87,24 @@ TEST_P(Winograd23Test, OutputMatchesTheReferenceBitForBit) {
   std::mt19937 rng(22);
   const std::vector<float> m = Normal(kWinograd23Points * s.tiles() * s.outputs, rng);
   const std::vector<float> bias = Normal(s.outputs, rng);
-  for (bool relu : {false, true}) {
-    std::vector<float> want(OutputSize(s)), got(OutputSize(s), 7.0f);
-    Winograd23OutputReference(m.data(), s, bias.data(), relu, want.data(), ElementType::kF32);
-    Winograd23Output(m.data(), s, bias.data(), relu, got.data(), ElementType::kF32);
-    EXPECT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0) << relu;
+  // What dst holds before: the operand of a fused residual sum.
+  const std::vector<float> before = Normal(OutputSize(s), rng);
+  const std::vector<uint16_t> before_b = ToBf16(before);
+  for (int variant = 0; variant < 4; ++variant) {
+    Winograd23Epilogue e;
+    e.relu = variant & 1;
+    e.add_destination = variant & 2;
+    e.bias = bias.data();
+    std::vector<float> want = before, got = before;
+    Winograd23OutputReference(m.data(), s, e, want.data(), ElementType::kF32);
+    Winograd23Output(m.data(), s, e, got.data(), ElementType::kF32);
+    EXPECT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0) << variant;
 
-    std::vector<uint16_t> want_b(OutputSize(s)), got_b(OutputSize(s), 7);
-    Winograd23OutputReference(m.data(), s, nullptr, relu, want_b.data(), ElementType::kBF16);
-    Winograd23Output(m.data(), s, nullptr, relu, got_b.data(), ElementType::kBF16);
-    EXPECT_EQ(want_b, got_b) << relu;
+    e.bias = nullptr;
+    std::vector<uint16_t> want_b = before_b, got_b = before_b;
+    Winograd23OutputReference(m.data(), s, e, want_b.data(), ElementType::kBF16);
+    Winograd23Output(m.data(), s, e, got_b.data(), ElementType::kBF16);
+    EXPECT_EQ(want_b, got_b) << variant;
   }
 }
 
@@ -119,12 +128,18 @@ TEST_P(Winograd23Test, TheFourStepsComputeTheConvolution) {
         for (int64_t o = 0; o < s.outputs; ++o)
           m[(p * tiles + t) * s.outputs + o] +=
               v[(p * tiles + t) * s.channels + c] * u[(p * s.channels + c) * s.outputs + o];
-  std::vector<float> y(OutputSize(s));
-  Winograd23Output(m.data(), s, bias.data(), /*relu=*/false, y.data(), ElementType::kF32);
-  const std::vector<double> want = DirectConvolution(s, x, w, bias);
+  // A residual operand in dst, then relu: relu(conv + bias + residual).
+  const std::vector<float> residual = Normal(OutputSize(s), rng);
+  std::vector<float> y = residual;
+  Winograd23Epilogue e;
+  e.bias = bias.data();
+  e.add_destination = true;
+  e.relu = true;
+  Winograd23Output(m.data(), s, e, y.data(), ElementType::kF32);
+  const std::vector<double> conv = DirectConvolution(s, x, w, bias);
   const double tolerance = 1e-5 * std::sqrt(9.0 * s.channels) * 8;
-  for (size_t i = 0; i < want.size(); ++i) {
-    ASSERT_NEAR(y[i], want[i], tolerance) << "output " << i;
+  for (size_t i = 0; i < conv.size(); ++i) {
+    ASSERT_NEAR(y[i], std::max(0.0, conv[i] + residual[i]), tolerance) << "output " << i;
   }
 }
 
