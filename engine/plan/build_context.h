@@ -164,8 +164,8 @@ absl::StatusOr<int> EmitConvolution(BuildContext& ctx, const ConvAttrs& conv,
                                     const Dims& dst_dims, const std::string& what,
                                     int weight_value = -1);
 // A bf16 3x3 stride-1 convolution as Winograd F(2,3): Kiln's input and
-// output transforms (kernels/cpu/winograd_f23.h) around one batched oneDNN
-// matmul, channels last. Returns the destination slot; nullopt, with nothing
+// output transforms (kernels/cpu/winograd_f23.h) around batched oneDNN
+// matmuls, a run of tiles at a time, channels last; one step. Returns the destination slot; nullopt, with nothing
 // recorded, where it does not apply (precision, shape, post-ops other than a
 // residual sum and a relu, BuildOptions) or does not measure at least 10 % faster than `direct`
 // (timed on descriptors `direct_args`).

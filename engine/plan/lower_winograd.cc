@@ -1,12 +1,18 @@
 // Winograd F(2,3) convolutions in bf16 plans, on Kiln's transforms
-// (kernels/cpu/winograd_f23.h) around one batched oneDNN matmul: oneDNN 2.6
-// has Winograd for fp32 only, and a bf16 plan's 3x3 convolutions already run
-// at its direct convolution's peak, so fewer multiplications is what is left.
-// Chosen per convolution when it measures faster at build time.
+// (kernels/cpu/winograd_f23.h) around batched oneDNN matmuls, a run of tiles
+// at a time (so that the transformed tiles stay in cache and a large image
+// needs no image-sized buffers): oneDNN 2.6 has Winograd for fp32 only, and a
+// bf16 plan's 3x3 convolutions already run at its direct convolution's peak,
+// so fewer multiplications is what is left. Chosen per convolution when it
+// measures faster at build time.
+#include <algorithm>
 #include <memory>
 #include <optional>
+#include <unordered_map>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "engine/plan/build_context.h"
 #include "engine/plan/primitive_timer.h"
 #include "kernels/cpu/winograd_f23.h"
@@ -42,9 +48,56 @@ bool OutputTransformTakes(const std::vector<PostOp>& post_ops,
   return i == post_ops.size();
 }
 
-void* Data(const std::unordered_map<int, dnnl::memory>& args, int arg) {
-  return args.at(arg).get_data_handle();
+// The step's buffers for one run of tiles, beside DNNL_ARG_SRC (the input),
+// DNNL_ARG_WEIGHTS (U), DNNL_ARG_DST and DNNL_ARG_SCRATCHPAD.
+constexpr int kArgV = DNNL_ARG_SRC_1;  // [16][run][channels] bf16
+constexpr int kArgM = DNNL_ARG_SRC_2;  // [16][run][outputs] fp32
+
+// Tiles per run: V and M of a run within about 2 MiB (the two cores' L2),
+// but at least 64 tiles for the products' efficiency; all tiles at once when
+// that is at most one and a half runs.
+int64_t TilesPerRun(const Winograd23Shape& s) {
+  const int64_t bytes_per_tile = kPoints * (2 * s.channels + 4 * s.outputs);
+  const int64_t run = std::max<int64_t>(64, (int64_t{2} << 20) / bytes_per_tile);
+  return run * 3 / 2 >= s.tiles() ? s.tiles() : run;
 }
+
+// One convolution: per run of tiles, the input transform, the 16 products
+// (a oneDNN batched matmul; a second one for a shorter last run) and the
+// output transform.
+struct WinogradSteps {
+  Winograd23Shape shape;
+  int64_t run = 0;
+  kernels::cpu::Winograd23Epilogue epilogue;
+  std::shared_ptr<const std::vector<float>> bias;  // epilogue.bias points into it
+  dnnl::engine engine;
+  dnnl::matmul products, last_products;
+  memory::desc v_md, m_md, last_v_md, last_m_md;
+
+  void Run(const std::unordered_map<int, dnnl::memory>& args) const {
+    dnnl::stream stream(engine);
+    void* const v = args.at(kArgV).get_data_handle();
+    void* const m = args.at(kArgM).get_data_handle();
+    const void* const src = args.at(DNNL_ARG_SRC).get_data_handle();
+    void* const dst = args.at(DNNL_ARG_DST).get_data_handle();
+    const auto scratchpad = args.find(DNNL_ARG_SCRATCHPAD);
+    const int64_t tiles = shape.tiles();
+    for (int64_t first = 0; first < tiles; first += run) {
+      const kernels::cpu::Winograd23Tiles r{first, std::min(run, tiles - first)};
+      const bool last = r.count != run;
+      kernels::cpu::Winograd23Input(src, ElementType::kBF16, shape, r, v, ElementType::kBF16);
+      std::unordered_map<int, dnnl::memory> product_args = {
+          {DNNL_ARG_SRC, dnnl::memory(last ? last_v_md : v_md, engine, v)},
+          {DNNL_ARG_WEIGHTS, args.at(DNNL_ARG_WEIGHTS)},
+          {DNNL_ARG_DST, dnnl::memory(last ? last_m_md : m_md, engine, m)}};
+      if (scratchpad != args.end()) product_args.insert(*scratchpad);
+      (last ? last_products : products).execute(stream, product_args);
+      stream.wait();
+      kernels::cpu::Winograd23Output(static_cast<const float*>(m), shape, r, epilogue, dst,
+                                     ElementType::kBF16);
+    }
+  }
+};
 
 }  // namespace
 
@@ -73,49 +126,59 @@ std::optional<int> EmitWinogradBf16Convolution(
   s.out_width = dst_dims[3];
   s.pad_top = conv.padding_l[0];
   s.pad_left = conv.padding_l[1];
-  const int64_t tiles = s.tiles();
-  const memory::desc v_md({kPoints, tiles, s.channels}, dt::bf16, tag::abc);
-  const memory::desc m_md({kPoints, tiles, s.outputs}, dt::f32, tag::abc);
+  auto steps = std::make_shared<WinogradSteps>();
+  steps->shape = s;
+  steps->run = TilesPerRun(s);
+  steps->engine = ctx.engine();
+  const int64_t last_run = s.tiles() % steps->run == 0 ? steps->run : s.tiles() % steps->run;
+  steps->v_md = memory::desc({kPoints, steps->run, s.channels}, dt::bf16, tag::abc);
+  steps->m_md = memory::desc({kPoints, steps->run, s.outputs}, dt::f32, tag::abc);
+  steps->last_v_md = memory::desc({kPoints, last_run, s.channels}, dt::bf16, tag::abc);
+  steps->last_m_md = memory::desc({kPoints, last_run, s.outputs}, dt::f32, tag::abc);
+  const memory::desc u_md({kPoints, s.channels, s.outputs}, dt::bf16, tag::any);
   const memory::desc src_md = ChannelsLastDesc(src_dims, dt::bf16);
   const memory::desc dst_md = ChannelsLastDesc(dst_dims, dt::bf16);
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  std::optional<dnnl::matmul::primitive_desc> pd;
+  std::optional<dnnl::matmul::primitive_desc> pd, last_pd;
   try {
-    dnnl::matmul::desc desc(v_md, memory::desc({kPoints, s.channels, s.outputs}, dt::bf16, tag::any),
-                            m_md);
-    pd.emplace(desc, attr, ctx.engine());
+    pd.emplace(dnnl::matmul::desc(steps->v_md, u_md, steps->m_md), attr, ctx.engine());
+    last_pd.emplace(dnnl::matmul::desc(steps->last_v_md, u_md, steps->last_m_md), attr,
+                    ctx.engine());
   } catch (const dnnl::error&) {
     return std::nullopt;  // no bf16 matmul on this CPU
   }
-  std::shared_ptr<const std::vector<float>> bias;
+  // Both products must read U in one layout.
+  if (pd->weights_desc() != last_pd->weights_desc()) return std::nullopt;
+  steps->products = dnnl::matmul(*pd);
+  steps->last_products = dnnl::matmul(*last_pd);
   if (conv.has_bias) {
-    bias = std::make_shared<const std::vector<float>>(conv.bias.data, conv.bias.data + s.outputs);
+    steps->bias =
+        std::make_shared<const std::vector<float>>(conv.bias.data, conv.bias.data + s.outputs);
+    epilogue.bias = steps->bias->data();
   }
-  epilogue.bias = bias ? bias->data() : nullptr;
+  steps->epilogue = epilogue;
+  const size_t scratchpad_bytes =
+      std::max(pd->scratchpad_desc().get_size(), last_pd->scratchpad_desc().get_size());
 
-  // The three steps against the direct convolution, on made-up data. The
-  // margin covers what the timing leaves out (a reorder into channels last
-  // where the input is blocked, weights coming from memory) and noise.
+  // The steps against the direct convolution, on made-up data. The margin
+  // covers what the timing leaves out (a reorder into channels last where the
+  // input is blocked, weights coming from memory) and noise.
   if (ctx.winograd_when_faster()) {
-    dnnl::memory src = ScratchMemory(src_md, ctx.engine()), v = ScratchMemory(v_md, ctx.engine()),
-                 m = ScratchMemory(m_md, ctx.engine()), dst = ScratchMemory(dst_md, ctx.engine()),
-                 u = ScratchMemory(pd->weights_desc(), ctx.engine()),
-                 scratchpad = ScratchMemory(pd->scratchpad_desc(), ctx.engine());
-    const dnnl::matmul products(*pd);
-    dnnl::stream stream(ctx.engine());
-    auto winograd = [&] {
-      kernels::cpu::Winograd23Input(src.get_data_handle(), ElementType::kBF16, s,
-                                    v.get_data_handle(), ElementType::kBF16);
-      products.execute(stream, {{DNNL_ARG_SRC, v},
-                                {DNNL_ARG_WEIGHTS, u},
-                                {DNNL_ARG_DST, m},
-                                {DNNL_ARG_SCRATCHPAD, scratchpad}});
-      stream.wait();
-      kernels::cpu::Winograd23Output(static_cast<const float*>(m.get_data_handle()), s,
-                                     epilogue, dst.get_data_handle(), ElementType::kBF16);
-    };
-    if (!MeasuresFaster(winograd, PrimitiveCandidate(direct, direct_args, ctx.engine()), 0.9)) {
+    auto scratch = std::make_shared<std::unordered_map<int, dnnl::memory>>();
+    for (const auto& [arg, md] : std::vector<std::pair<int, memory::desc>>{
+             {DNNL_ARG_SRC, src_md},
+             {DNNL_ARG_DST, dst_md},
+             {DNNL_ARG_WEIGHTS, pd->weights_desc()},
+             {kArgV, steps->v_md},
+             {kArgM, steps->m_md},
+             {DNNL_ARG_SCRATCHPAD,
+              memory::desc({std::max<int64_t>(1, static_cast<int64_t>(scratchpad_bytes))},
+                           dt::u8, tag::a)}}) {
+      scratch->emplace(arg, ScratchMemory(md, ctx.engine()));
+    }
+    if (!MeasuresFaster([steps, scratch] { steps->Run(*scratch); },
+                        PrimitiveCandidate(direct, direct_args, ctx.engine()), 0.9)) {
       return std::nullopt;
     }
   }
@@ -127,30 +190,19 @@ std::optional<int> EmitWinogradBf16Convolution(
                                                       PlainDesc(u_dims, dt::f32),
                                                       pd->weights_desc()));
   const int src = ctx.SlotAs(src_value, src_md);
-  const int v = ctx.NewArenaSlot(v_md);
-  ctx.AddKernelStep(
-      [s](const std::unordered_map<int, dnnl::memory>& args) {
-        kernels::cpu::Winograd23Input(Data(args, DNNL_ARG_SRC), ElementType::kBF16, s,
-                                      Data(args, DNNL_ARG_DST), ElementType::kBF16);
-      },
-      {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, v}},
-      absl::StrCat("Winograd F(2,3) input transform (Kiln kernel) ", tiles, " tiles x ",
-                   s.channels));
-  const int m = ctx.NewArenaSlot(m_md);
-  ctx.NoteScratchpad(pd->scratchpad_desc());
-  ctx.AddStep(dnnl::matmul(*pd), {{DNNL_ARG_SRC, v}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, m}},
-              absl::StrCat("Winograd products 16x", tiles, "x", s.channels, "->", s.outputs));
-  // The bias vector lives as long as the step (the epilogue points into it).
+  const int v = ctx.NewArenaSlot(steps->v_md);
+  const int m = ctx.NewArenaSlot(steps->m_md);
   const int dst = sum_operand >= 0 ? ctx.SumDestination(sum_operand, dst_md)
                                    : ctx.NewArenaSlot(dst_md);
+  ctx.NoteScratchpad(pd->scratchpad_desc());
+  ctx.NoteScratchpad(last_pd->scratchpad_desc());
   ctx.AddKernelStep(
-      [s, bias, epilogue](const std::unordered_map<int, dnnl::memory>& args) {
-        kernels::cpu::Winograd23Output(static_cast<const float*>(Data(args, DNNL_ARG_SRC)), s,
-                                       epilogue, Data(args, DNNL_ARG_DST), ElementType::kBF16);
-      },
-      {{DNNL_ARG_SRC, m}, {DNNL_ARG_DST, dst}},
-      absl::StrCat("Winograd F(2,3) output transform (Kiln kernel) ", s.batch, "x", s.outputs,
-                   "x", s.out_height, "x", s.out_width, " nhwc:bf16", bias ? " +bias" : "",
+      [steps](const std::unordered_map<int, dnnl::memory>& args) { steps->Run(args); },
+      {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {kArgV, v}, {kArgM, m},
+       {DNNL_ARG_DST, dst}},
+      absl::StrCat("conv (Winograd F(2,3), Kiln kernels + oneDNN matmul) ",
+                   absl::StrJoin(dst_dims, "x"), " nhwc:bf16, ", s.tiles(), " tiles in runs of ",
+                   steps->run, steps->bias ? " +bias" : "",
                    epilogue.add_destination ? " +sum" : "", epilogue.relu ? " +relu" : ""));
   ctx.CountWinogradConvolution();
   return dst;

@@ -8,8 +8,8 @@
 namespace kiln::kernels::cpu {
 
 void Winograd23InputAvx512(const void* src, ElementType src_type, const Winograd23Shape& s,
-                           void* v, ElementType v_type);
-void Winograd23OutputAvx512(const float* m, const Winograd23Shape& s,
+                           Winograd23Tiles run, void* v, ElementType v_type);
+void Winograd23OutputAvx512(const float* m, const Winograd23Shape& s, Winograd23Tiles run,
                             const Winograd23Epilogue& e, void* dst, ElementType dst_type);
 
 namespace {
@@ -50,11 +50,10 @@ void Winograd23Weights(const float* weights, int64_t outputs, int64_t channels, 
 }
 
 void Winograd23InputReference(const void* src, ElementType src_type, const Winograd23Shape& s,
-                              void* v, ElementType v_type) {
-  const int64_t tiles = s.tiles();
+                              Winograd23Tiles run, void* v, ElementType v_type) {
 #pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < tiles; ++t) {
-    const auto [n, ty, tx] = s.tile(t);
+  for (int64_t k = 0; k < run.count; ++k) {
+    const auto [n, ty, tx] = s.tile(run.first + k);
     for (int64_t c = 0; c < s.channels; ++c) {
       float d[4][4];
       for (int i = 0; i < 4; ++i) {
@@ -76,22 +75,21 @@ void Winograd23InputReference(const void* src, ElementType src_type, const Winog
         const float row[4] = {r[i][0] - r[i][2], r[i][1] + r[i][2], r[i][2] - r[i][1],
                               r[i][1] - r[i][3]};
         for (int j = 0; j < 4; ++j) {
-          Store(v, v_type, ((i * 4 + j) * tiles + t) * s.channels + c, row[j]);
+          Store(v, v_type, ((i * 4 + j) * run.count + k) * s.channels + c, row[j]);
         }
       }
     }
   }
 }
 
-void Winograd23OutputReference(const float* m, const Winograd23Shape& s,
+void Winograd23OutputReference(const float* m, const Winograd23Shape& s, Winograd23Tiles run,
                                const Winograd23Epilogue& e, void* dst, ElementType dst_type) {
-  const int64_t tiles = s.tiles();
 #pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < tiles; ++t) {
-    const auto [n, ty, tx] = s.tile(t);
+  for (int64_t k = 0; k < run.count; ++k) {
+    const auto [n, ty, tx] = s.tile(run.first + k);
     for (int64_t o = 0; o < s.outputs; ++o) {
       float a[4][4];
-      for (int p = 0; p < 16; ++p) a[p / 4][p % 4] = m[(p * tiles + t) * s.outputs + o];
+      for (int p = 0; p < 16; ++p) a[p / 4][p % 4] = m[(p * run.count + k) * s.outputs + o];
       float r[2][4];  // A^T M
       for (int j = 0; j < 4; ++j) {
         r[0][j] = a[0][j] + a[1][j] + a[2][j];
@@ -115,21 +113,21 @@ void Winograd23OutputReference(const float* m, const Winograd23Shape& s,
 
 bool Winograd23UsesAvx512() { return CpuHasAvx512Core(); }
 
-void Winograd23Input(const void* src, ElementType src_type, const Winograd23Shape& s, void* v,
-                     ElementType v_type) {
+void Winograd23Input(const void* src, ElementType src_type, const Winograd23Shape& s,
+                     Winograd23Tiles run, void* v, ElementType v_type) {
   if (Winograd23UsesAvx512()) {
-    Winograd23InputAvx512(src, src_type, s, v, v_type);
+    Winograd23InputAvx512(src, src_type, s, run, v, v_type);
   } else {
-    Winograd23InputReference(src, src_type, s, v, v_type);
+    Winograd23InputReference(src, src_type, s, run, v, v_type);
   }
 }
 
-void Winograd23Output(const float* m, const Winograd23Shape& s, const Winograd23Epilogue& e,
-                      void* dst, ElementType dst_type) {
+void Winograd23Output(const float* m, const Winograd23Shape& s, Winograd23Tiles run,
+                      const Winograd23Epilogue& e, void* dst, ElementType dst_type) {
   if (Winograd23UsesAvx512()) {
-    Winograd23OutputAvx512(m, s, e, dst, dst_type);
+    Winograd23OutputAvx512(m, s, run, e, dst, dst_type);
   } else {
-    Winograd23OutputReference(m, s, e, dst, dst_type);
+    Winograd23OutputReference(m, s, run, e, dst, dst_type);
   }
 }
 

@@ -18,7 +18,9 @@
 // Activations are channels last (nhwc), fp32 or bf16. Tile t covers output
 // rows 2*ty, 2*ty+1 and columns 2*tx, 2*tx+1 of image n, with
 // t = (n * tile_rows + ty) * tile_cols + tx; outputs past the edge of an odd
-// size are computed and not stored.
+// size are computed and not stored. V and M may hold a run of consecutive
+// tiles only (Winograd23Tiles), so that a large image goes through in pieces
+// that stay in cache.
 //
 // Winograd23Input/Output pick the AVX-512 body when the CPU has AVX512F, BW
 // and VL (checked once, at run time), else the scalar reference; both do the
@@ -53,15 +55,22 @@ struct Winograd23Shape {
   }
 };
 
+// Tiles [first, first + count) of a shape's tiles(): V and M then hold
+// [16][count][...], tile first + k at row k.
+struct Winograd23Tiles {
+  int64_t first = 0;
+  int64_t count = 0;
+};
+
 // weights: PyTorch's (outputs, channels, 3, 3); u: [16][channels][outputs].
 void Winograd23Weights(const float* weights, int64_t outputs, int64_t channels, float* u);
 
-// src: (batch, height, width, channels) of `src_type`; v: [16][tiles][channels]
+// src: (batch, height, width, channels) of `src_type`; v: [16][r.count][channels]
 // of `v_type`.
-void Winograd23Input(const void* src, ElementType src_type, const Winograd23Shape& s, void* v,
-                     ElementType v_type);
+void Winograd23Input(const void* src, ElementType src_type, const Winograd23Shape& s,
+                     Winograd23Tiles r, void* v, ElementType v_type);
 void Winograd23InputReference(const void* src, ElementType src_type, const Winograd23Shape& s,
-                              void* v, ElementType v_type);
+                              Winograd23Tiles r, void* v, ElementType v_type);
 
 // What the output transform does to each value y after A^T M A, in order
 // (a convolution's bias, a fused residual sum, a relu).
@@ -71,11 +80,11 @@ struct Winograd23Epilogue {
   bool relu = false;             // y = max(y, 0); NaN gives 0
 };
 
-// m: [16][tiles][outputs] fp32; dst: (batch, out_height, out_width, outputs)
-// of `dst_type`.
-void Winograd23Output(const float* m, const Winograd23Shape& s, const Winograd23Epilogue& e,
-                      void* dst, ElementType dst_type);
-void Winograd23OutputReference(const float* m, const Winograd23Shape& s,
+// m: [16][r.count][outputs] fp32; dst: (batch, out_height, out_width,
+// outputs) of `dst_type`, the tiles' outputs written.
+void Winograd23Output(const float* m, const Winograd23Shape& s, Winograd23Tiles r,
+                      const Winograd23Epilogue& e, void* dst, ElementType dst_type);
+void Winograd23OutputReference(const float* m, const Winograd23Shape& s, Winograd23Tiles r,
                                const Winograd23Epilogue& e, void* dst, ElementType dst_type);
 
 // Whether Winograd23Input/Output run the AVX-512 bodies on this CPU.

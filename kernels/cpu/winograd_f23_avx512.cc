@@ -15,12 +15,11 @@ using avx512::Store;
 using avx512::Tail;
 
 template <typename In, typename Out>
-void Input(const In* src, const Winograd23Shape& s, Out* v) {
-  const int64_t tiles = s.tiles();
-  const int64_t plane = tiles * s.channels;  // elements per transformed point
+void Input(const In* src, const Winograd23Shape& s, Winograd23Tiles run, Out* v) {
+  const int64_t plane = run.count * s.channels;  // elements per transformed point
 #pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < tiles; ++t) {
-    const auto [n, ty, tx] = s.tile(t);
+  for (int64_t k = 0; k < run.count; ++k) {
+    const auto [n, ty, tx] = s.tile(run.first + k);
     const In* pixel[4][4];  // null outside the input
     for (int i = 0; i < 4; ++i) {
       for (int j = 0; j < 4; ++j) {
@@ -29,7 +28,7 @@ void Input(const In* src, const Winograd23Shape& s, Out* v) {
         pixel[i][j] = inside ? src + ((n * s.height + y) * s.width + x) * s.channels : nullptr;
       }
     }
-    Out* out = v + t * s.channels;
+    Out* out = v + k * s.channels;
     for (int64_t c = 0; c < s.channels; c += 16) {
       const __mmask16 m = Tail(s.channels - c);
       __m512 d[4][4];
@@ -57,12 +56,12 @@ void Input(const In* src, const Winograd23Shape& s, Out* v) {
 }
 
 template <typename Out>
-void Output(const float* mp, const Winograd23Shape& s, const Winograd23Epilogue& e, Out* dst) {
-  const int64_t tiles = s.tiles();
-  const int64_t plane = tiles * s.outputs;
+void Output(const float* mp, const Winograd23Shape& s, Winograd23Tiles run,
+            const Winograd23Epilogue& e, Out* dst) {
+  const int64_t plane = run.count * s.outputs;
 #pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < tiles; ++t) {
-    const auto [n, ty, tx] = s.tile(t);
+  for (int64_t k = 0; k < run.count; ++k) {
+    const auto [n, ty, tx] = s.tile(run.first + k);
     Out* pixel[2][2];  // null past the edge
     for (int i = 0; i < 2; ++i) {
       for (int j = 0; j < 2; ++j) {
@@ -72,7 +71,7 @@ void Output(const float* mp, const Winograd23Shape& s, const Winograd23Epilogue&
                           : nullptr;
       }
     }
-    const float* in = mp + t * s.outputs;
+    const float* in = mp + k * s.outputs;
     for (int64_t o = 0; o < s.outputs; o += 16) {
       const __mmask16 m = Tail(s.outputs - o);
       __m512 a[4][4];
@@ -102,25 +101,25 @@ void Output(const float* mp, const Winograd23Shape& s, const Winograd23Epilogue&
 }  // namespace
 
 void Winograd23InputAvx512(const void* src, ElementType src_type, const Winograd23Shape& s,
-                           void* v, ElementType v_type) {
+                           Winograd23Tiles run, void* v, ElementType v_type) {
   const bool f32_in = src_type == ElementType::kF32, f32_v = v_type == ElementType::kF32;
   if (f32_in && f32_v) {
-    Input(static_cast<const float*>(src), s, static_cast<float*>(v));
+    Input(static_cast<const float*>(src), s, run, static_cast<float*>(v));
   } else if (f32_in) {
-    Input(static_cast<const float*>(src), s, static_cast<uint16_t*>(v));
+    Input(static_cast<const float*>(src), s, run, static_cast<uint16_t*>(v));
   } else if (f32_v) {
-    Input(static_cast<const uint16_t*>(src), s, static_cast<float*>(v));
+    Input(static_cast<const uint16_t*>(src), s, run, static_cast<float*>(v));
   } else {
-    Input(static_cast<const uint16_t*>(src), s, static_cast<uint16_t*>(v));
+    Input(static_cast<const uint16_t*>(src), s, run, static_cast<uint16_t*>(v));
   }
 }
 
-void Winograd23OutputAvx512(const float* m, const Winograd23Shape& s,
+void Winograd23OutputAvx512(const float* m, const Winograd23Shape& s, Winograd23Tiles run,
                             const Winograd23Epilogue& e, void* dst, ElementType dst_type) {
   if (dst_type == ElementType::kF32) {
-    Output(m, s, e, static_cast<float*>(dst));
+    Output(m, s, run, e, static_cast<float*>(dst));
   } else {
-    Output(m, s, e, static_cast<uint16_t*>(dst));
+    Output(m, s, run, e, static_cast<uint16_t*>(dst));
   }
 }
 

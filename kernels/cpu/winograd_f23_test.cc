@@ -35,6 +35,8 @@ std::vector<uint16_t> ToBf16(const std::vector<float>& v) {
   return out;
 }
 
+Winograd23Tiles All(const Winograd23Shape& s) { return {0, s.tiles()}; }
+
 int64_t InputSize(const Winograd23Shape& s) { return s.batch * s.height * s.width * s.channels; }
 int64_t OutputSize(const Winograd23Shape& s) {
   return s.batch * s.out_height * s.out_width * s.outputs;
@@ -71,14 +73,15 @@ TEST_P(Winograd23Test, InputMatchesTheReferenceBitForBit) {
   const std::vector<float> x = Normal(InputSize(s), rng);
   const int64_t v_size = kWinograd23Points * s.tiles() * s.channels;
   std::vector<float> want(v_size), got(v_size, 7.0f);
-  Winograd23InputReference(x.data(), ElementType::kF32, s, want.data(), ElementType::kF32);
-  Winograd23Input(x.data(), ElementType::kF32, s, got.data(), ElementType::kF32);
+  Winograd23InputReference(x.data(), ElementType::kF32, s, All(s), want.data(), ElementType::kF32);
+  Winograd23Input(x.data(), ElementType::kF32, s, All(s), got.data(), ElementType::kF32);
   EXPECT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0);
 
   const std::vector<uint16_t> xb = ToBf16(x);
   std::vector<uint16_t> want_b(v_size), got_b(v_size, 7);
-  Winograd23InputReference(xb.data(), ElementType::kBF16, s, want_b.data(), ElementType::kBF16);
-  Winograd23Input(xb.data(), ElementType::kBF16, s, got_b.data(), ElementType::kBF16);
+  Winograd23InputReference(xb.data(), ElementType::kBF16, s, All(s), want_b.data(),
+                           ElementType::kBF16);
+  Winograd23Input(xb.data(), ElementType::kBF16, s, All(s), got_b.data(), ElementType::kBF16);
   EXPECT_EQ(want_b, got_b);
 }
 
@@ -96,16 +99,53 @@ TEST_P(Winograd23Test, OutputMatchesTheReferenceBitForBit) {
     e.add_destination = variant & 2;
     e.bias = bias.data();
     std::vector<float> want = before, got = before;
-    Winograd23OutputReference(m.data(), s, e, want.data(), ElementType::kF32);
-    Winograd23Output(m.data(), s, e, got.data(), ElementType::kF32);
+    Winograd23OutputReference(m.data(), s, All(s), e, want.data(), ElementType::kF32);
+    Winograd23Output(m.data(), s, All(s), e, got.data(), ElementType::kF32);
     EXPECT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0) << variant;
 
     e.bias = nullptr;
     std::vector<uint16_t> want_b = before_b, got_b = before_b;
-    Winograd23OutputReference(m.data(), s, e, want_b.data(), ElementType::kBF16);
-    Winograd23Output(m.data(), s, e, got_b.data(), ElementType::kBF16);
+    Winograd23OutputReference(m.data(), s, All(s), e, want_b.data(), ElementType::kBF16);
+    Winograd23Output(m.data(), s, All(s), e, got_b.data(), ElementType::kBF16);
     EXPECT_EQ(want_b, got_b) << variant;
   }
+}
+
+// A run of tiles at a time gives what all tiles at once do (the rows of V and
+// M for those tiles; the same outputs).
+TEST_P(Winograd23Test, RunsOfTilesGiveTheWholeResult) {
+  const Winograd23Shape& s = GetParam().shape;
+  std::mt19937 rng(24);
+  const std::vector<float> x = Normal(InputSize(s), rng);
+  const int64_t tiles = s.tiles();
+  std::vector<float> whole(kWinograd23Points * tiles * s.channels);
+  Winograd23Input(x.data(), ElementType::kF32, s, All(s), whole.data(), ElementType::kF32);
+  const std::vector<float> m = Normal(kWinograd23Points * tiles * s.outputs, rng);
+  Winograd23Epilogue e;
+  e.relu = true;
+  std::vector<float> want(OutputSize(s)), got(OutputSize(s), 7.0f);
+  Winograd23Output(m.data(), s, All(s), e, want.data(), ElementType::kF32);
+  const int64_t run = std::max<int64_t>(1, (tiles + 2) / 3);  // three runs, the last shorter
+  for (int64_t first = 0; first < tiles; first += run) {
+    const Winograd23Tiles r{first, std::min(run, tiles - first)};
+    std::vector<float> v(kWinograd23Points * r.count * s.channels);
+    Winograd23Input(x.data(), ElementType::kF32, s, r, v.data(), ElementType::kF32);
+    for (int p = 0; p < kWinograd23Points; ++p) {
+      for (int64_t k = 0; k < r.count; ++k) {
+        for (int64_t c = 0; c < s.channels; ++c) {
+          ASSERT_EQ(v[(p * r.count + k) * s.channels + c],
+                    whole[(p * tiles + first + k) * s.channels + c]);
+        }
+      }
+    }
+    std::vector<float> m_run(kWinograd23Points * r.count * s.outputs);
+    for (int p = 0; p < kWinograd23Points; ++p) {
+      std::copy_n(m.begin() + (p * tiles + first) * s.outputs, r.count * s.outputs,
+                  m_run.begin() + p * r.count * s.outputs);
+    }
+    Winograd23Output(m_run.data(), s, r, e, got.data(), ElementType::kF32);
+  }
+  EXPECT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0);
 }
 
 // Weights, input, the 16 products and the output together give the
@@ -120,7 +160,7 @@ TEST_P(Winograd23Test, TheFourStepsComputeTheConvolution) {
   std::vector<float> u(kWinograd23Points * s.channels * s.outputs);
   Winograd23Weights(w.data(), s.outputs, s.channels, u.data());
   std::vector<float> v(kWinograd23Points * tiles * s.channels);
-  Winograd23Input(x.data(), ElementType::kF32, s, v.data(), ElementType::kF32);
+  Winograd23Input(x.data(), ElementType::kF32, s, All(s), v.data(), ElementType::kF32);
   std::vector<float> m(kWinograd23Points * tiles * s.outputs, 0.0f);
   for (int p = 0; p < kWinograd23Points; ++p)
     for (int64_t t = 0; t < tiles; ++t)
@@ -135,7 +175,7 @@ TEST_P(Winograd23Test, TheFourStepsComputeTheConvolution) {
   e.bias = bias.data();
   e.add_destination = true;
   e.relu = true;
-  Winograd23Output(m.data(), s, e, y.data(), ElementType::kF32);
+  Winograd23Output(m.data(), s, All(s), e, y.data(), ElementType::kF32);
   const std::vector<double> conv = DirectConvolution(s, x, w, bias);
   const double tolerance = 1e-5 * std::sqrt(9.0 * s.channels) * 8;
   for (size_t i = 0; i < conv.size(); ++i) {
