@@ -158,7 +158,7 @@ absl::StatusOr<std::shared_ptr<KeyPlan>> BuildKeyPlan(
   };
   std::vector<Attempt> attempts;
   for (plan::PlanPrecision p : PrecisionAttempts(options.precision)) {
-    attempts.push_back({p, plan::WinogradUse::kWhenFaster});
+    attempts.push_back({p, options.winograd});
   }
   for (size_t a = 0; a < attempts.size(); ++a) {
     const plan::PlanPrecision precision = attempts[a].precision;

@@ -30,6 +30,9 @@ struct CompilerOptions {
   bool accuracy_check = true;  // false: trust plans without the final check
   // Keep a plan only when it is faster than TorchScript on its shape.
   bool speed_check = true;
+  // Where 3x3 convolutions take Winograd (plan::BuildOptions); kOff is for
+  // comparisons (kiln-compile --winograd off).
+  plan::WinogradUse winograd = plan::WinogradUse::kWhenFaster;
   // For tests: corrupts each segment's IR before it is compiled.
   std::function<void(plan::Graph&, const plan::BuildOptions&)> ir_hook;
 };

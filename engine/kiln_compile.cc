@@ -4,7 +4,7 @@
 // times, the accuracy check, and reference vs plan latency.
 //
 //   kiln-compile MODEL.pt --input 1x3x224x224[,1x128:i64] [--precision auto|fp32|bf16]
-//                [--runs 20] [--threads N] [--json] [--verbose] [--graph]
+//                [--winograd auto|off] [--runs 20] [--threads N] [--json] [--verbose] [--graph]
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 #include <torch/torch.h>
@@ -34,6 +34,7 @@ struct Flags {
   std::string model;
   std::string inputs;
   std::string precision = "auto";
+  std::string winograd = "auto";
   int runs = 20;
   int threads = 0;
   bool json = false;
@@ -43,7 +44,8 @@ struct Flags {
 
 constexpr char kUsage[] =
     "usage: kiln-compile MODEL.pt --input 1x3x224x224[,1x128:i64] "
-    "[--precision auto|fp32|bf16] [--runs N] [--threads N] [--json] [--verbose] [--graph]\n";
+    "[--precision auto|fp32|bf16] [--winograd auto|off] [--runs N] [--threads N] [--json] "
+    "[--verbose] [--graph]\n";
 
 bool ParseFlags(int argc, char** argv, Flags* flags, std::string* error) {
   for (int i = 1; i < argc; ++i) {
@@ -63,6 +65,12 @@ bool ParseFlags(int argc, char** argv, Flags* flags, std::string* error) {
       if (!value(&flags->precision)) return false;
       if (flags->precision != "auto" && flags->precision != "fp32" && flags->precision != "bf16") {
         *error = absl::StrCat("--precision must be auto, fp32 or bf16; got '", flags->precision, "'");
+        return false;
+      }
+    } else if (arg == "--winograd") {
+      if (!value(&flags->winograd)) return false;
+      if (flags->winograd != "auto" && flags->winograd != "off") {
+        *error = absl::StrCat("--winograd must be auto or off; got '", flags->winograd, "'");
         return false;
       }
     } else if (arg == "--runs") {
@@ -199,6 +207,7 @@ int Main(int argc, char** argv) {
   options.precision = flags.precision == "fp32"   ? PrecisionPolicy::kFp32
                       : flags.precision == "bf16" ? PrecisionPolicy::kBf16
                                                   : PrecisionPolicy::kAuto;
+  if (flags.winograd == "off") options.winograd = plan::WinogradUse::kOff;
   auto plan = BuildKeyPlan(loaded->optimized_graph, stack, options);
   if (!plan.ok()) {
     std::cerr << "kiln-compile: " << plan.status().message() << "\n";

@@ -165,14 +165,15 @@ absl::StatusOr<int> EmitConvolution(BuildContext& ctx, const ConvAttrs& conv,
                                     int weight_value = -1);
 // A bf16 3x3 stride-1 convolution as Winograd F(2,3): Kiln's input and
 // output transforms (kernels/cpu/winograd_f23.h) around batched oneDNN
-// matmuls, a run of tiles at a time, channels last; one step. Returns the destination slot; nullopt, with nothing
-// recorded, where it does not apply (precision, shape, post-ops other than a
-// residual sum and a relu, BuildOptions) or does not measure at least 10 % faster than `direct`
-// (timed on descriptors `direct_args`).
-std::optional<int> EmitWinogradBf16Convolution(
-    BuildContext& ctx, const ConvAttrs& conv, const std::vector<PostOp>& post_ops,
-    int src_value, const Dims& dst_dims, const dnnl::primitive& direct,
-    const std::vector<std::pair<int, memory::desc>>& direct_args);
+// matmuls, a run of tiles at a time, channels last; one step. Returns the
+// destination slot; nullopt, with nothing recorded, where it does not apply
+// (precision, shape, post-ops other than a residual sum and a relu,
+// BuildOptions) or does not measure at least 10 % faster than `direct` (a
+// run of the direct convolution, its input reorder included).
+std::optional<int> EmitWinogradBf16Convolution(BuildContext& ctx, const ConvAttrs& conv,
+                                               const std::vector<PostOp>& post_ops,
+                                               int src_value, const Dims& dst_dims,
+                                               const std::function<void()>& direct);
 absl::Status LowerLinear(BuildContext& ctx, const Node& node);
 absl::Status LowerMatmul(BuildContext& ctx, const Node& node);
 absl::Status LowerEltwise(BuildContext& ctx, const Node& node);

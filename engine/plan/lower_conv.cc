@@ -162,15 +162,28 @@ std::vector<std::pair<int, memory::desc>> TimingArgs(
   return args;
 }
 
+// A run of the direct convolution from the layout the value has.
+Candidate DirectCandidate(const BuildContext& ctx, const memory::desc& input_md,
+                          const dnnl::convolution_forward::primitive_desc& direct,
+                          const std::vector<std::pair<int, int>>& extra) {
+  return Sequence({ReorderCandidate(input_md, direct.src_desc(), ctx.engine()),
+                   PrimitiveCandidate(dnnl::convolution_forward(direct),
+                                      TimingArgs(ctx, direct, extra), ctx.engine())});
+}
+
 // oneDNN's Winograd convolution (F(2,3) or F(4,3): 2.25-4x fewer
 // multiplications) for an fp32 3x3 stride-1 convolution, when this CPU has an
 // implementation for it and it measures at least 10 % faster than `direct`
-// at the plan's thread count (the margin pays for the reorders its blocked
-// layout may add). Its rounding differs from the direct convolution's; a plan
+// at the plan's thread count, each timed with the reorder its source layout
+// needs from `input_md` (the layout the value has) and Winograd with one from
+// its destination layout to the direct convolution's (what the consumers
+// would otherwise get: a blocked Winograd output amid channels-last
+// convolutions costs reorders that decide small layers). Its rounding differs from the direct convolution's; a plan
 // that fails the accuracy check is rebuilt without it (BuildOptions).
 std::optional<dnnl::convolution_forward::primitive_desc> WinogradIfFaster(
     BuildContext& ctx, const ConvAttrs& conv, const dnnl::primitive_attr& attr,
-    const memory::desc& bias_md, const Dims& src_dims, const Dims& dst_dims,
+    const memory::desc& bias_md, const memory::desc& input_md, const Dims& src_dims,
+    const Dims& dst_dims,
     const dnnl::convolution_forward::primitive_desc& direct,
     const std::vector<std::pair<int, int>>& extra) {
   const Dims& w = conv.weight.dims;
@@ -186,11 +199,13 @@ std::optional<dnnl::convolution_forward::primitive_desc> WinogradIfFaster(
         ToDnnl(conv.padding_l), ToDnnl(conv.padding_r));
     dnnl::convolution_forward::primitive_desc winograd(desc, attr, ctx.engine());
     if (!ctx.winograd_when_faster() ||
-        MeasuresFaster(PrimitiveCandidate(dnnl::convolution_forward(winograd),
-                                          TimingArgs(ctx, winograd, extra), ctx.engine()),
-                       PrimitiveCandidate(dnnl::convolution_forward(direct),
-                                          TimingArgs(ctx, direct, extra), ctx.engine()),
-                       0.9)) {
+        MeasuresFaster(Sequence({ReorderCandidate(input_md, winograd.src_desc(), ctx.engine()),
+                                 PrimitiveCandidate(dnnl::convolution_forward(winograd),
+                                                    TimingArgs(ctx, winograd, extra),
+                                                    ctx.engine()),
+                                 ReorderCandidate(winograd.dst_desc(), direct.dst_desc(),
+                                                  ctx.engine())}),
+                       DirectCandidate(ctx, input_md, direct, extra), 0.9)) {
       return winograd;
     }
   } catch (const dnnl::error&) {
@@ -239,15 +254,15 @@ absl::StatusOr<int> EmitConvolution(BuildContext& ctx, const ConvAttrs& conv,
   }
   if (!direct) direct = make_pd(AnyDesc(src_dims, type), AnyDesc(dst_dims, type));
   if (weight_value < 0 && type == dt::bf16) {
-    if (std::optional<int> dst = EmitWinogradBf16Convolution(
-            ctx, conv, post_ops, src_value, dst_dims, dnnl::convolution_forward(*direct),
-            TimingArgs(ctx, *direct, extra))) {
+    if (std::optional<int> dst =
+            EmitWinogradBf16Convolution(ctx, conv, post_ops, src_value, dst_dims,
+                                        DirectCandidate(ctx, input_md, *direct, extra))) {
       return *dst;
     }
   }
   if (weight_value < 0) {
-    if (auto winograd = WinogradIfFaster(ctx, conv, attr, bias_md, src_dims, dst_dims, *direct,
-                                         extra)) {
+    if (auto winograd = WinogradIfFaster(ctx, conv, attr, bias_md, input_md, src_dims,
+                                         dst_dims, *direct, extra)) {
       ctx.CountWinogradConvolution();
       return FinishConvLike<dnnl::convolution_forward>(ctx, conv, post_ops, src_value, -1,
                                                        dst_dims, *winograd, user_weights,

@@ -103,8 +103,7 @@ struct WinogradSteps {
 
 std::optional<int> EmitWinogradBf16Convolution(
     BuildContext& ctx, const ConvAttrs& conv, const std::vector<PostOp>& post_ops,
-    int src_value, const Dims& dst_dims, const dnnl::primitive& direct,
-    const std::vector<std::pair<int, memory::desc>>& direct_args) {
+    int src_value, const Dims& dst_dims, const Candidate& direct) {
   const Dims& w = conv.weight.dims;
   const Dims& src_dims = ctx.graph().values[src_value].dims;
   kernels::cpu::Winograd23Epilogue epilogue;  // bias set below
@@ -161,9 +160,9 @@ std::optional<int> EmitWinogradBf16Convolution(
   const size_t scratchpad_bytes =
       std::max(pd->scratchpad_desc().get_size(), last_pd->scratchpad_desc().get_size());
 
-  // The steps against the direct convolution, on made-up data. The margin
-  // covers what the timing leaves out (a reorder into channels last where the
-  // input is blocked, weights coming from memory) and noise.
+  // The steps against the direct convolution, on made-up data, each with the
+  // reorder its input may need. The margin covers what the timing leaves out
+  // (weights coming from memory) and noise.
   if (ctx.winograd_when_faster()) {
     auto scratch = std::make_shared<std::unordered_map<int, dnnl::memory>>();
     for (const auto& [arg, md] : std::vector<std::pair<int, memory::desc>>{
@@ -177,8 +176,11 @@ std::optional<int> EmitWinogradBf16Convolution(
                            dt::u8, tag::a)}}) {
       scratch->emplace(arg, ScratchMemory(md, ctx.engine()));
     }
-    if (!MeasuresFaster([steps, scratch] { steps->Run(*scratch); },
-                        PrimitiveCandidate(direct, direct_args, ctx.engine()), 0.9)) {
+    const memory::desc& input_md = ctx.slot(ctx.ValueSlot(src_value)).md;
+    const Candidate winograd =
+        Sequence({ReorderCandidate(input_md, src_md, ctx.engine()),
+                  [steps, scratch] { steps->Run(*scratch); }});
+    if (!MeasuresFaster(winograd, direct, 0.9)) {
       return std::nullopt;
     }
   }

@@ -38,6 +38,19 @@ Candidate PrimitiveCandidate(const dnnl::primitive& primitive,
   };
 }
 
+Candidate ReorderCandidate(const dnnl::memory::desc& from, const dnnl::memory::desc& to,
+                           const dnnl::engine& engine) {
+  if (from == to) return [] {};
+  return PrimitiveCandidate(dnnl::reorder(dnnl::reorder::primitive_desc(engine, from, engine, to)),
+                            {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}}, engine);
+}
+
+Candidate Sequence(std::vector<Candidate> candidates) {
+  return [candidates = std::move(candidates)] {
+    for (const Candidate& c : candidates) c();
+  };
+}
+
 bool MeasuresFaster(const Candidate& challenger, const Candidate& incumbent, double margin,
                     int runs, double single_run_above_ms) {
   double challenger_ms = TimeMs(challenger), incumbent_ms = TimeMs(incumbent);

@@ -27,6 +27,15 @@ Candidate PrimitiveCandidate(const dnnl::primitive& primitive,
                              const std::vector<std::pair<int, dnnl::memory::desc>>& args,
                              const dnnl::engine& engine);
 
+// A reorder from layout `from` to `to` (nothing when they are the same): a
+// candidate whose input or output is in another layout than its neighbours
+// use pays for the copies.
+Candidate ReorderCandidate(const dnnl::memory::desc& from, const dnnl::memory::desc& to,
+                           const dnnl::engine& engine);
+
+// The candidates one after the other.
+Candidate Sequence(std::vector<Candidate> candidates);
+
 // Whether `challenger` takes less than `margin` times what `incumbent` does:
 // the best of `runs` calls of each, made alternately after one warm-up of
 // each, so that a slow spell of a shared machine weighs on both. When a
