@@ -194,9 +194,12 @@ TEST(CompiledModel, DetectorKeepsAPlanCheckedAgainstTheReferencesSensitivity) {
   const RunStats stats = compiled->run_stats();
   // The check under test. (Whether the plan is then kept also depends on the
   // speed gate - 1.2x here, which a loaded machine can flip - so the answer
-  // below may come from the plan or the reference; both must match.)
+  // below may come from the plan or the reference; both must match.) Where
+  // this run's timings gave the first plan Winograd convolutions, that plan
+  // may miss even the re-check (Winograd rounds more) and is rebuilt without
+  // them: one failure at most, and the rebuilt plan must pass.
   EXPECT_EQ(stats.accuracy_checks_fp32_passed, 1u);
-  EXPECT_EQ(stats.accuracy_checks_fp32_failed, 0u);
+  EXPECT_LE(stats.accuracy_checks_fp32_failed, 1u);
   ASSERT_EQ(got->tensors.size(), 3u);
   for (size_t i = 0; i < 3; ++i) {
     ASSERT_EQ(got->tensors[i].shape, expected->tensors[i].shape) << "output " << i;
