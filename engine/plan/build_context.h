@@ -168,12 +168,12 @@ absl::StatusOr<int> EmitConvolution(BuildContext& ctx, const ConvAttrs& conv,
 // matmuls, a run of tiles at a time, channels last; one step. Returns the
 // destination slot; nullopt, with nothing recorded, where it does not apply
 // (precision, shape, post-ops other than a residual sum and a relu,
-// BuildOptions) or does not measure at least 10 % faster than `direct` (a
-// run of the direct convolution, its input reorder included).
-std::optional<int> EmitWinogradBf16Convolution(BuildContext& ctx, const ConvAttrs& conv,
-                                               const std::vector<PostOp>& post_ops,
-                                               int src_value, const Dims& dst_dims,
-                                               const std::function<void()>& direct);
+// BuildOptions) or does not measure at least 10 % faster than what
+// `make_direct` returns (a run of the direct convolution, its input reorder
+// included; made only when Winograd applies).
+std::optional<int> EmitWinogradBf16Convolution(
+    BuildContext& ctx, const ConvAttrs& conv, const std::vector<PostOp>& post_ops, int src_value,
+    const Dims& dst_dims, const std::function<std::function<void()>()>& make_direct);
 absl::Status LowerLinear(BuildContext& ctx, const Node& node);
 absl::Status LowerMatmul(BuildContext& ctx, const Node& node);
 absl::Status LowerEltwise(BuildContext& ctx, const Node& node);

@@ -254,9 +254,9 @@ absl::StatusOr<int> EmitConvolution(BuildContext& ctx, const ConvAttrs& conv,
   }
   if (!direct) direct = make_pd(AnyDesc(src_dims, type), AnyDesc(dst_dims, type));
   if (weight_value < 0 && type == dt::bf16) {
-    if (std::optional<int> dst =
-            EmitWinogradBf16Convolution(ctx, conv, post_ops, src_value, dst_dims,
-                                        DirectCandidate(ctx, input_md, *direct, extra))) {
+    if (std::optional<int> dst = EmitWinogradBf16Convolution(
+            ctx, conv, post_ops, src_value, dst_dims,
+            [&] { return DirectCandidate(ctx, input_md, *direct, extra); })) {
       return *dst;
     }
   }

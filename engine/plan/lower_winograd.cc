@@ -103,7 +103,7 @@ struct WinogradSteps {
 
 std::optional<int> EmitWinogradBf16Convolution(
     BuildContext& ctx, const ConvAttrs& conv, const std::vector<PostOp>& post_ops,
-    int src_value, const Dims& dst_dims, const Candidate& direct) {
+    int src_value, const Dims& dst_dims, const std::function<Candidate()>& make_direct) {
   const Dims& w = conv.weight.dims;
   const Dims& src_dims = ctx.graph().values[src_value].dims;
   kernels::cpu::Winograd23Epilogue epilogue;  // bias set below
@@ -180,7 +180,7 @@ std::optional<int> EmitWinogradBf16Convolution(
     const Candidate winograd =
         Sequence({ReorderCandidate(input_md, src_md, ctx.engine()),
                   [steps, scratch] { steps->Run(*scratch); }});
-    if (!MeasuresFaster(winograd, direct, 0.9)) {
+    if (!MeasuresFaster(winograd, make_direct(), 0.9)) {
       return std::nullopt;
     }
   }
