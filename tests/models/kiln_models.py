@@ -290,6 +290,38 @@ class Detector(torch.nn.Module):
         return found["boxes"], found["scores"], found["labels"]
 
 
+class SdpaEncoder(torch.nn.Module):
+    """One transformer encoder layer written the way transformers 5.x and
+    timm 1.x write attention: torch.nn.functional.scaled_dot_product_attention
+    with an additive mask built from a BERT-style attention mask. Traced by
+    torch 2.x, its graph holds aten::scaled_dot_product_attention, which
+    LibTorch 1.13 cannot load."""
+
+    VOCAB, WIDTH, HEADS, FFN = 64, 32, 4, 64
+
+    def __init__(self):
+        super().__init__()
+        self.embed = torch.nn.Embedding(self.VOCAB, self.WIDTH)
+        self.position = torch.nn.Parameter(torch.randn(1, 128, self.WIDTH) * 0.1)
+        self.qkv = torch.nn.Linear(self.WIDTH, 3 * self.WIDTH)
+        self.proj = torch.nn.Linear(self.WIDTH, self.WIDTH)
+        self.norm1 = torch.nn.LayerNorm(self.WIDTH)
+        self.norm2 = torch.nn.LayerNorm(self.WIDTH)
+        self.ffn_in = torch.nn.Linear(self.WIDTH, self.FFN)
+        self.ffn_out = torch.nn.Linear(self.FFN, self.WIDTH)
+
+    def forward(self, ids: Tensor, mask: Tensor) -> Tensor:
+        batch, length = ids.shape
+        x = self.embed(ids) + self.position[:, :length]
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        heads = lambda t: t.view(batch, length, self.HEADS, -1).transpose(1, 2)  # noqa: E731
+        additive = (1.0 - mask[:, None, None, :].to(x.dtype)) * torch.finfo(x.dtype).min
+        attended = torch.nn.functional.scaled_dot_product_attention(
+            heads(q), heads(k), heads(v), attn_mask=additive)
+        x = self.norm1(x + self.proj(attended.transpose(1, 2).reshape(batch, length, -1)))
+        return self.norm2(x + self.ffn_out(torch.nn.functional.gelu(self.ffn_in(x))))
+
+
 # ------------------------------------------------------------------- builders
 
 FP32 = "TYPE_FP32"
@@ -474,6 +506,21 @@ def build_conv1d_audio(out: Path):
     write_model(out, "conv1d_audio", cfg, {1: _script(Conv1dAudio())})
 
 
+def build_sdpa_encoder(out: Path):
+    # Sequence length and batch both vary (max_batch_size 8, dims [-1]): the
+    # trace must not bake either in.
+    _seeded(23)
+    ids = torch.randint(0, SdpaEncoder.VOCAB, (2, 16))
+    mask = torch.ones(2, 16, dtype=torch.int64)
+    mask[1, 12:] = 0
+    with torch.no_grad():
+        traced = torch.jit.trace(SdpaEncoder().eval(), (ids, mask))
+    cfg = config_text("sdpa_encoder", 8,
+                      [("INPUT__0", "TYPE_INT64", [-1]), ("INPUT__1", "TYPE_INT64", [-1])],
+                      [("OUTPUT__0", FP32, [-1, SdpaEncoder.WIDTH])])
+    write_model(out, "sdpa_encoder", cfg, {1: traced})
+
+
 def build_detector(out: Path):
     _seeded(22)
     cfg = config_text("detector", 0, [("INPUT__0", FP32, [3, 224, 224])],
@@ -511,6 +558,7 @@ def build(kind: str, out: Path):
         build_modulated_conv(out)
         build_conv1d_audio(out)
         build_detector(out)
+        build_sdpa_encoder(out)
         build_broken(out)
     else:
         raise ValueError(f"unknown kind {kind!r}")

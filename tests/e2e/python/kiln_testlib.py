@@ -26,6 +26,7 @@ GOOD_MODELS = [
     "tiny_cnn", "resnet18", "mobilenet_v2", "two_in_two_out", "int64_embed", "all_dtypes",
     "dict_output", "dict_input", "runtime_error", "slow", "multi_version",
     "specific_version", "no_freeze", "no_freeze_cnn", "named_args", "modulated_conv", "conv1d_audio", "detector",
+    "sdpa_encoder",
 ]
 BROKEN_MODELS = ["broken_config", "corrupt_model", "not_torchscript",
                  "signature_mismatch", "bad_platform", "bad_engine_option"]
