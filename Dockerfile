@@ -17,71 +17,77 @@ ARG BASE_IMAGE=debian:bookworm
 FROM ${BASE_IMAGE} AS builder
 
 ARG DEBIAN_FRONTEND=noninteractive
-# The build packages of scripts/setup (no Python, no test or bench tools:
-# only kiln-server is built here; CMake still wants GTest to configure).
+# The build packages of scripts/setup (no test or bench tools: only
+# kiln-server is built here; CMake still wants GTest to configure), and a
+# venv with the pinned torch wheel whose LibTorch kiln-server links.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      build-essential cmake pkg-config \
-      libtorch-dev libdnnl-dev \
+      build-essential cmake pkg-config patchelf python3-venv python3-pip \
+      libdnnl-dev \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
       libabsl-dev libgtest-dev libgmock-dev \
       libcpp-httplib-dev nlohmann-json3-dev \
- # torchvision's operator library (torchvision::nms, roi_align, ...), which
- # the engine dlopens from torchvision's directory (engine/op_libraries.cc):
- # taken out of the python3-torchvision package so the runtime stage needs
- # neither Python nor python3-torch. It links only libraries kiln-server
- # links too.
- && mkdir -p /opt/oplib /tmp/tv && cd /tmp/tv \
- && apt-get download python3-torchvision \
- && dpkg-deb -x python3-torchvision_*.deb root \
- && cp root/usr/lib/python3/dist-packages/torchvision/_C.*.so /opt/oplib/ \
- && cd / && rm -rf /tmp/tv /var/lib/apt/lists/* \
+ && rm -rf /var/lib/apt/lists/* \
  && apt-get clean
 
 WORKDIR /src
+COPY scripts/requirements.txt scripts/requirements.txt
+RUN python3 -m venv .venv \
+ && .venv/bin/pip install --no-cache-dir --disable-pip-version-check \
+      $(grep -E '^(torch|torchvision)==' scripts/requirements.txt)
 COPY . .
 # The configuration scripts/build uses (RelWithDebInfo: the tested code),
 # debug info stripped afterwards. Two jobs by default: LibTorch translation
 # units need about 2 GB each.
+#
+# What the runtime stage takes from the wheel, into /opt/kiln/lib (the
+# binary's RPATH is pointed there): libtorch_cpu (with the oneDNN 3.x and MKL
+# built into it), libc10, the wheel's libgomp (the one OpenMP runtime, for
+# Debian's oneDNN too) and the two CUDA runtime libraries libtorch_cpu needs
+# to load (libcudart, libcupti: 7 MB). Not libtorch_cuda nor cuBLAS/cuDNN:
+# kiln-server loads the CUDA backend only where it finds it, so this image is
+# CPU only, and leaves torchvision's operators out too (the wheel's build of
+# them needs libtorch_cuda); KILN_OP_LIBRARIES adds operator libraries.
 ARG CMAKE_BUILD_TYPE=RelWithDebInfo
 ARG JOBS=2
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=${CMAKE_BUILD_TYPE} \
  && cmake --build build --target kiln-server -j${JOBS} \
- && strip --strip-debug build/kiln-server
+ && strip --strip-debug build/kiln-server \
+ && patchelf --set-rpath /opt/kiln/lib build/kiln-server \
+ && mkdir -p /opt/kiln/lib \
+ && torch_lib=.venv/lib/python3*/site-packages/torch/lib \
+ && cuda_lib=.venv/lib/python3*/site-packages/nvidia/cu13/lib \
+ && cp $torch_lib/libtorch_cpu.so $torch_lib/libc10.so $torch_lib/libgomp.so.1 \
+       $cuda_lib/libcudart.so.13 $cuda_lib/libcupti.so.13 /opt/kiln/lib/
 
 # ---------------------------------------------------------------- runtime
 FROM ${BASE_IMAGE}
 
 ARG DEBIAN_FRONTEND=noninteractive
-# Runtime libraries only: LibTorch, oneDNN, gRPC++, protobuf, abseil,
-# cpp-httplib, OpenBLAS (OpenMP) - without OpenBLAS LibTorch falls back to
-# reference BLAS, ~40x slower - and curl for HEALTHCHECK. LibTorch's
-# dependencies (OpenCV, GDAL, Mesa's LLVM, ...) make most of the image;
-# their translations, manuals and docs (~100 MB) are left out, copyright
-# files kept.
+# Runtime libraries only: oneDNN, gRPC++, protobuf, abseil, cpp-httplib, and
+# curl for HEALTHCHECK; LibTorch comes from the builder's wheel. Translations,
+# manuals and docs are left out, copyright files kept.
 RUN printf '%s\n' 'path-exclude=/usr/share/doc/*' 'path-include=/usr/share/doc/*/copyright' \
       'path-exclude=/usr/share/man/*' 'path-exclude=/usr/share/info/*' \
       'path-exclude=/usr/share/locale/*' > /etc/dpkg/dpkg.cfg.d/kiln-slim \
  && apt-get update \
  && apt-get install -y --no-install-recommends \
-      libtorch1.13 libdnnl2 \
+      libdnnl2 \
       libgrpc++1.51 libprotobuf32 libabsl20220623 \
-      libcpp-httplib0.11 libopenblas0-openmp \
+      libcpp-httplib0.11 \
       curl \
  && rm -rf /var/lib/apt/lists/* \
  && apt-get clean
 
+COPY --from=builder /opt/kiln/lib/ /opt/kiln/lib/
 COPY --from=builder /src/build/kiln-server /usr/local/bin/kiln-server
-COPY --from=builder /opt/oplib/ /usr/lib/python3/dist-packages/torchvision/
 
-# Fail the build, not the first start, when a shared library is missing;
-# and check that BLAS resolves to OpenBLAS.
+# Fail the build, not the first start, when a shared library is missing, or
+# when the binary would load a second OpenMP runtime.
 RUN set -e; \
-    for f in /usr/local/bin/kiln-server /usr/lib/python3/dist-packages/torchvision/_C.*.so; do \
-      if ldd "$f" | grep "not found"; then echo "missing libraries for $f"; exit 1; fi; \
-    done; \
-    readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 | grep -q openblas \
-      || { echo "libblas.so.3 is not OpenBLAS"; exit 1; }; \
+    if ldd /usr/local/bin/kiln-server | grep "not found"; then echo "missing libraries"; exit 1; fi; \
+    test "$(ldd /usr/local/bin/kiln-server | grep -c libgomp)" = 1 \
+      || { echo "more than one OpenMP runtime"; exit 1; }; \
     kiln-server --help > /dev/null
 
 RUN groupadd --system --gid 1000 kiln \

@@ -64,9 +64,10 @@ TEST(OneDnnCoexistence, TorchScriptAndKilnPlanSideBySideAreBothRight) {
 
   // float64 through ATen's own convolution (oneDNN has no f64 path).
   const auto d = [](const at::Tensor& t) { return t.to(at::kDouble); };
-  const at::Tensor exact =
-      at::conv2d(at::relu(at::conv2d(d(x), d(parameters["w1"]), d(parameters["b1"]), 1, 1)),
-                 d(parameters["w2"]), {}, 2, 0);
+  const std::vector<int64_t> one = {1, 1}, two = {2, 2}, zero = {0, 0};
+  const at::Tensor hidden =
+      at::relu(at::conv2d(d(x), d(parameters["w1"]), d(parameters["b1"]), one, one, one, 1));
+  const at::Tensor exact = at::conv2d(hidden, d(parameters["w2"]), at::Tensor(), two, zero, one, 1);
 
   CompileOptions options;
   options.precision = plan::PlanPrecision::kFp32;
