@@ -16,6 +16,11 @@ namespace kiln::engine {
 namespace {
 
 constexpr char kTorchCudaLibrary[] = "libtorch_cuda.so";
+// libtorch.so joins libtorch_cpu and libtorch_cuda; operator extensions built
+// against the whole LibTorch (torchvision's) name it. Loaded by name here, it
+// satisfies their dependency: their own RPATH points at their build machine,
+// and the executable's RUNPATH does not reach a dlopened library's needs.
+constexpr char kTorchLibrary[] = "libtorch.so";
 
 std::string TorchVisionDir() {
   if (const char* dir = std::getenv("KILN_TORCHVISION_DIR")) return dir;
@@ -50,8 +55,9 @@ bool Open(const std::string& path, std::string* error) {
 std::vector<std::string> Load() {
   std::vector<std::string> report;
   std::string error;
-  if (Open(kTorchCudaLibrary, &error)) {
-    report.push_back(absl::StrCat("loaded LibTorch's CUDA backend (", kTorchCudaLibrary, ")"));
+  if (Open(kTorchCudaLibrary, &error) && Open(kTorchLibrary, &error)) {
+    report.push_back(absl::StrCat("loaded LibTorch's CUDA backend (", kTorchCudaLibrary, ", ",
+                                  kTorchLibrary, ")"));
   } else {
     report.push_back(absl::StrCat("LibTorch's CUDA backend not loaded, CPU only: ", error));
   }

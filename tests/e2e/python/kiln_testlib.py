@@ -78,7 +78,7 @@ def full_shape(cfg, tensor_cfg, batch=None):
 
 def random_array(rng: np.random.Generator, dtype: str, shape, model: str = ""):
     """Values every test model accepts: non-negative floats for runtime_error,
-    ids < vocabulary size for int64_embed, no overflow on x + 1, and floats that
+    ids < vocabulary size for int64_embed, 0/1 for sdpa_encoder, no overflow on x + 1, and floats that
     are exact in FP16/BF16."""
     if dtype == "BOOL":
         return rng.integers(0, 2, shape).astype(np.bool_)
@@ -89,16 +89,22 @@ def random_array(rng: np.random.Generator, dtype: str, shape, model: str = ""):
         return rng.uniform(low, 1.0, shape).astype(NP[dtype])
     if model == "int64_embed":
         return rng.integers(0, 100, shape).astype(NP[dtype])
+    if model == "sdpa_encoder":  # token ids below its vocabulary and a 0/1 mask
+        return rng.integers(0, 2, shape).astype(NP[dtype])
     low = 0 if dtype.startswith("UINT") else -50
     return rng.integers(low, 50, shape).astype(NP[dtype])
 
 
+VARIABLE_DIM = 16  # what make_inputs sends for a -1 (variable) dimension
+
+
 def make_inputs(repo, model, batch=None, seed=0):
-    """{input name: array} for one request, shapes from the model's config file."""
+    """{input name: array} for one request, shapes from the model's config file
+    (VARIABLE_DIM for each variable dimension)."""
     cfg = load_config(repo, model)
     rng = np.random.default_rng(seed)
-    return {t.name: random_array(rng, wire_dtype(t), full_shape(cfg, t, batch), model)
-            for t in cfg.input}
+    shape = lambda t: [VARIABLE_DIM if d < 0 else d for d in full_shape(cfg, t, batch)]  # noqa: E731
+    return {t.name: random_array(rng, wire_dtype(t), shape(t), model) for t in cfg.input}
 
 
 # ------------------------------------------------------------------ reference

@@ -127,7 +127,8 @@ def test_instances_times_intra_op_threads_within_cores(make_server, test_repo, t
     srv.wait_models(client, list(counts), deadline=deadline)
     log = srv.log_path.read_text(errors="replace")
     for name, count in counts.items():
-        found = re.search(rf"loading model {name}\S* .*?\((\d+) instance\(s\), (\d+) intra-op thread\(s\) each",
+        found = re.search(rf"loading model '{name}' version \S+ from \S+ \((\d+) instance\(s\), "
+                          r"(\d+) intra-op thread\(s\) each",
                           log)
         assert found, f"no thread line for {name} in the log"
         instances, threads = int(found.group(1)), int(found.group(2))
