@@ -521,6 +521,53 @@ def build_sdpa_encoder(out: Path):
     write_model(out, "sdpa_encoder", cfg, {1: traced})
 
 
+class _TupleOutput(torch.nn.Module):
+    """transformers models return ModelOutput objects; Triton-style serving
+    takes a tensor or a tuple (MODELS.md: wrapped to return a tuple)."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids: Tensor, mask: Tensor) -> Tensor:
+        return self.model(input_ids=ids, attention_mask=mask, return_dict=False)[0]
+
+
+def build_bert_tiny(out: Path):
+    """transformers' BertModel (a 2-layer, 64-wide config; random weights),
+    traced by torch 2.x: its attention is transformers 5.x's SDPA path."""
+    import transformers  # only this builder needs it (slow to import)
+
+    _seeded(24)
+    config = transformers.BertConfig(vocab_size=128, hidden_size=64, num_hidden_layers=2,
+                                     num_attention_heads=4, intermediate_size=128,
+                                     max_position_embeddings=64)
+    model = _TupleOutput(transformers.BertModel(config, add_pooling_layer=False)).eval()
+    ids = torch.randint(0, config.vocab_size, (2, 16))
+    mask = torch.ones(2, 16, dtype=torch.int64)
+    mask[1, 10:] = 0
+    with torch.no_grad():
+        traced = torch.jit.trace(model, (ids, mask), check_trace=False)
+    cfg = config_text("bert_tiny", 8,
+                      [("INPUT__0", "TYPE_INT64", [-1]), ("INPUT__1", "TYPE_INT64", [-1])],
+                      [("OUTPUT__0", FP32, [-1, config.hidden_size])])
+    write_model(out, "bert_tiny", cfg, {1: traced})
+
+
+def build_vit_tiny(out: Path):
+    """timm's vision transformer (vit_tiny_patch16_224's architecture at a
+    32x32 input with 8x8 patches; random weights), traced by torch 2.x."""
+    import timm
+
+    _seeded(25)
+    model = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=10,
+                              img_size=32, patch_size=8).eval()
+    traced = _trace(model, torch.randn(1, 3, 32, 32))
+    cfg = config_text("vit_tiny", 0, [("INPUT__0", FP32, [1, 3, 32, 32])],
+                      [("OUTPUT__0", FP32, [1, 10])])
+    write_model(out, "vit_tiny", cfg, {1: traced})
+
+
 def build_detector(out: Path):
     _seeded(22)
     cfg = config_text("detector", 0, [("INPUT__0", FP32, [3, 224, 224])],
@@ -559,6 +606,8 @@ def build(kind: str, out: Path):
         build_conv1d_audio(out)
         build_detector(out)
         build_sdpa_encoder(out)
+        build_bert_tiny(out)
+        build_vit_tiny(out)
         build_broken(out)
     else:
         raise ValueError(f"unknown kind {kind!r}")

@@ -31,7 +31,10 @@ import warnings
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SOURCES = [HERE / "make_repository.py", HERE / "kiln_models.py"]
+# The generators and the pinned torch, torchvision, timm and transformers
+# that build and serialize the models.
+SOURCES = [HERE / "make_repository.py", HERE / "kiln_models.py",
+           HERE.parents[1] / "scripts" / "requirements.txt"]
 STAMP_NAME = ".kiln-repository-stamp"
 KINDS = ("demo", "test")
 
@@ -63,8 +66,9 @@ def write_stamped(out: Path, stamp: str, build, what: str, force: bool = False,
         if out.exists() and any(out.iterdir()) and not stamp_file.exists() and not force:
             raise SystemExit(f"{out} is not empty and was not written by Kiln's model "
                              "generators; pass --force to replace it")
-        # Debian's requests complains about PyPI's urllib3 when torchvision imports it.
-        warnings.filterwarnings("ignore", message=".*doesn't match a supported version")
+        # torch 2.x marks torch.jit.trace/script/save deprecated in favour of
+        # torch.export; TorchScript is what this server serves.
+        warnings.filterwarnings("ignore", category=FutureWarning, message=".*torch.jit")
         start = time.monotonic()
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
         tmp.chmod(0o755)  # mkdtemp makes it private; servers may run as another user

@@ -26,7 +26,7 @@ GOOD_MODELS = [
     "tiny_cnn", "resnet18", "mobilenet_v2", "two_in_two_out", "int64_embed", "all_dtypes",
     "dict_output", "dict_input", "runtime_error", "slow", "multi_version",
     "specific_version", "no_freeze", "no_freeze_cnn", "named_args", "modulated_conv", "conv1d_audio", "detector",
-    "sdpa_encoder",
+    "sdpa_encoder", "bert_tiny", "vit_tiny",
 ]
 BROKEN_MODELS = ["broken_config", "corrupt_model", "not_torchscript",
                  "signature_mismatch", "bad_platform", "bad_engine_option"]
@@ -78,7 +78,7 @@ def full_shape(cfg, tensor_cfg, batch=None):
 
 def random_array(rng: np.random.Generator, dtype: str, shape, model: str = ""):
     """Values every test model accepts: non-negative floats for runtime_error,
-    ids < vocabulary size for int64_embed, 0/1 for sdpa_encoder, no overflow on x + 1, and floats that
+    ids < vocabulary size for int64_embed, 0/1 for sdpa_encoder and bert_tiny, no overflow on x + 1, and floats that
     are exact in FP16/BF16."""
     if dtype == "BOOL":
         return rng.integers(0, 2, shape).astype(np.bool_)
@@ -89,7 +89,7 @@ def random_array(rng: np.random.Generator, dtype: str, shape, model: str = ""):
         return rng.uniform(low, 1.0, shape).astype(NP[dtype])
     if model == "int64_embed":
         return rng.integers(0, 100, shape).astype(NP[dtype])
-    if model == "sdpa_encoder":  # token ids below its vocabulary and a 0/1 mask
+    if model in ("sdpa_encoder", "bert_tiny"):  # token ids below the vocabulary, a 0/1 mask
         return rng.integers(0, 2, shape).astype(NP[dtype])
     low = 0 if dtype.startswith("UINT") else -50
     return rng.integers(low, 50, shape).astype(NP[dtype])

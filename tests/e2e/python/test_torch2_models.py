@@ -5,6 +5,9 @@ against what torch 2.x computes in this process for the same input:
                 torch.nn.functional.scaled_dot_product_attention (as in
                 transformers 5.x and timm 1.x), traced by torch 2.x, with a
                 BERT-style padding mask, any batch and sequence length;
+  bert_tiny     transformers 5.x's BertModel (small config), traced: its
+                attention is transformers' SDPA path;
+  vit_tiny      timm 1.x's vision transformer (small image), traced;
   resnet18      torchvision's resnet18 from the pinned torchvision wheel.
 
 And the process the server is: LibTorch from the torch wheel, Kiln's oneDNN
@@ -40,23 +43,36 @@ def _served(client, test_repo, model, inputs):
     return result_outputs(result)
 
 
-def test_sdpa_model_holds_the_op_lib_torch_1_13_could_not_load(test_repo):
-    graph = str(torch.jit.load(str(Path(test_repo) / "sdpa_encoder" / "1" / "model.pt")).graph)
-    assert "aten::scaled_dot_product_attention" in graph
+WIDTH = {"sdpa_encoder": 32, "bert_tiny": 64}
 
 
+@pytest.mark.parametrize("model", ["sdpa_encoder", "bert_tiny", "vit_tiny"])
+def test_model_holds_the_op_lib_torch_1_13_could_not_load(test_repo, model):
+    module = torch.jit.load(str(Path(test_repo) / model / "1" / "model.pt"))
+    assert "aten::scaled_dot_product_attention" in str(module.inlined_graph)
+
+
+@pytest.mark.parametrize("model", list(WIDTH))
 @pytest.mark.parametrize("batch,length,padded", [(1, 16, {}), (2, 16, {1: 9}), (3, 40, {0: 33, 2: 1})])
-def test_sdpa_encoder_matches_torch(client, test_repo, reference, batch, length, padded):
+def test_attention_model_matches_torch(client, test_repo, reference, model, batch, length, padded):
     inputs = _sdpa_inputs(batch, length, padded, seed=batch * 100 + length)
-    ref = reference("sdpa_encoder", inputs)
-    assert ref["OUTPUT__0"].shape == (batch, length, 32)
+    ref = reference(model, inputs)
+    assert ref["OUTPUT__0"].shape == (batch, length, WIDTH[model])
     assert np.isfinite(ref["OUTPUT__0"]).all()
     for attempt in range(2):  # first request of a shape, then the same shape again
-        got = _served(client, test_repo, "sdpa_encoder", inputs)
+        got = _served(client, test_repo, model, inputs)
         try:
-            assert_outputs_close("sdpa_encoder", got, ref)
+            assert_outputs_close(model, got, ref)
         except AssertionError as e:
             raise AssertionError(f"request {attempt + 1}: {e}") from None
+
+
+def test_vit_tiny_matches_torch(client, test_repo, reference):
+    for seed in (1, 2):
+        inputs = make_inputs(test_repo, "vit_tiny", seed=seed)
+        ref = reference("vit_tiny", inputs)
+        for _ in range(2):
+            assert_outputs_close("vit_tiny", _served(client, test_repo, "vit_tiny", inputs), ref)
 
 
 def test_sdpa_encoder_mask_changes_the_answer(client, test_repo, reference):
