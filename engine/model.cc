@@ -20,6 +20,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "engine/compiler.h"
+#include "engine/interop_threads.h"
 #include "engine/loader.h"
 #include "engine/plan_cache.h"
 #include "engine/torch_tensor.h"
@@ -515,6 +516,8 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(
   if (threads <= 0) {
     threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
+  loaded->report.threads = absl::StrCat(threads, " intra-op thread(s) per run; ",
+                                        RequestInterOpThreads(options.inter_op_threads));
   std::unique_ptr<PlanCache> cache;
   if (options.optimization_level >= 2 && loaded->optimized_graph) {
     PlanCacheOptions cache_options;

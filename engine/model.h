@@ -51,6 +51,9 @@ struct ModelOptions {
   bool async_compile = false;
   // Intra-op threads used by each Run; 0 means one per core.
   int intra_op_threads = 0;
+  // LibTorch's inter-op pool, process-wide (interop_threads.h); 0 leaves
+  // LibTorch's default.
+  int inter_op_threads = 0;
   // The names the server will pass inputs under, in the order Run receives
   // them. Each is a forward() argument name, or "<anything>__<index>" with the
   // argument's position, or - when forward() takes one Dict[str, Tensor] - a
@@ -115,6 +118,7 @@ struct LoadReport {
   std::string freeze_error;  // why freezing failed, when it did
   std::string pass_error;    // a graph pass that failed (the graph is kept as it was)
   std::vector<std::string> passes;  // "name: changed, 0.4 ms" per pass run
+  std::string threads;              // intra-op threads per run and the inter-op pool
   double load_seconds = 0;
 };
 

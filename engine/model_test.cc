@@ -1,5 +1,6 @@
 #include "engine/model.h"
 
+#include <ATen/Parallel.h>
 #include <torch/script.h>
 
 #include <cstdlib>
@@ -223,6 +224,59 @@ TEST_F(ModelTest, MissingAndCorruptFilesAreErrors) {
   auto corrupt = Model::Load(path, ModelOptions{});
   EXPECT_EQ(corrupt.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(corrupt.status().message(), HasSubstr("not a TorchScript model"));
+}
+
+// LibTorch 2.x sizes its inter-op pool to the cores unless told: the first
+// model asking (INTER_OP_THREAD_COUNT) sizes it for the process, later ones
+// are told it is already sized. (ctest runs each test in its own process,
+// so the pool is fresh here.)
+TEST_F(ModelTest, InterOpThreadsSizeTheProcessPoolOnce) {
+  const std::string path = Save("double", R"(
+def forward(self, x):
+    return x * 2 + 1
+)");
+  ModelOptions options;
+  options.intra_op_threads = 1;
+  options.inter_op_threads = 3;
+  auto first = Model::Load(path, options);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ((*first)->load_report().threads,
+            "1 intra-op thread(s) per run; inter-op pool: 3 thread(s) (process-wide, sized by "
+            "this model)");
+  EXPECT_EQ(at::get_num_interop_threads(), 3);
+
+  options.inter_op_threads = 5;
+  auto second = Model::Load(path, options);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_THAT((*second)->load_report().threads,
+              HasSubstr("3 thread(s) (process-wide; 5 requested here, already sized)"));
+  options.inter_op_threads = 0;
+  auto third = Model::Load(path, options);
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_THAT((*third)->load_report().threads, HasSubstr("3 thread(s) (process-wide)"));
+  EXPECT_EQ(at::get_num_interop_threads(), 3);
+
+  auto out = (*first)->Run({FloatTensor({3}, {1, 2, 3})});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_THAT(Floats(out->tensors[0]), ::testing::ElementsAre(3, 5, 7));
+}
+
+// Run alone (as ctest runs it) the pool is LibTorch's default; after the
+// test above in the same process, it is what that test sized.
+TEST_F(ModelTest, DefaultInterOpPoolIsLeftAsItIs) {
+  const std::string path = Save("plain", R"(
+def forward(self, x):
+    return x + 1
+)");
+  ModelOptions options;
+  options.intra_op_threads = 2;
+  auto model = Model::Load(path, options);
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_THAT((*model)->load_report().threads,
+              ::testing::AnyOf("2 intra-op thread(s) per run; inter-op pool: LibTorch's default "
+                               "(one thread per core, started on first fork)",
+                               "2 intra-op thread(s) per run; inter-op pool: 3 thread(s) "
+                               "(process-wide)"));
 }
 
 }  // namespace

@@ -114,6 +114,7 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ServedModel::Load(
   engine_options.intra_op_threads = resolved->intra_op_threads > 0
                                         ? resolved->intra_op_threads
                                         : default_threads;
+  engine_options.inter_op_threads = resolved->inter_op_threads;
   engine_options.optimization_level = resolved->optimization_level;
   switch (resolved->precision) {
     case config::Precision::kAuto:
@@ -178,6 +179,7 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ServedModel::Load(
                                      model.status().message()));
   }
   const engine::LoadReport& report = (*model)->load_report();
+  LogInfo(absl::StrCat("model ", label, ": ", report.threads));
   if (!report.freeze_error.empty()) {
     LogWarning(absl::StrCat("model ", label,
                             ": freezing failed, serving the module unfrozen (plans capture the "

@@ -133,9 +133,13 @@ def test_instances_times_intra_op_threads_within_cores(make_server, test_repo, t
     cores = os.cpu_count()
     model_pt = Path(test_repo) / "tiny_cnn" / "1" / "model.pt"
     counts = {"one_instance": 1, "two_instances": 2, "many_instances": cores + 1}
+    # Triton's INTER_OP_THREAD_COUNT sizes LibTorch's process-wide inter-op
+    # pool (LibTorch 2.x would start it with one thread per core).
+    inter_op = 'parameters: { key: "INTER_OP_THREAD_COUNT" value: { string_value: "1" } }\n'
     for name, count in counts.items():
         (tmp_path / name / "1").mkdir(parents=True)
-        (tmp_path / name / "config.pbtxt").write_text(THREAD_MODEL.format(name=name, count=count))
+        (tmp_path / name / "config.pbtxt").write_text(
+            THREAD_MODEL.format(name=name, count=count) + (inter_op if count == 1 else ""))
         (tmp_path / name / "1" / "model.pt").write_bytes(model_pt.read_bytes())
     srv = make_server(repo=tmp_path)
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -154,6 +158,13 @@ def test_instances_times_intra_op_threads_within_cores(make_server, test_repo, t
         assert instances * threads <= max(cores, instances), (name, instances, threads, cores)
         if count <= cores:
             assert threads == cores // count, (name, threads, cores)
+        pool = re.search(rf"model '{name}' version 1: (\d+) intra-op thread\(s\) per run; "
+                         r"inter-op pool: (.*)", log)
+        assert pool, f"no engine thread line for {name} in the log"
+        assert int(pool.group(1)) == threads
+        if count == 1:
+            assert pool.group(2).startswith("1 thread(s) (process-wide, sized by this model)"), \
+                pool.group(2)
         # Every instance answers, each on its own threads.
         x = np.random.default_rng(count).uniform(-1, 1, (2, 3, 32, 32)).astype(np.float32)
         inp = tc.InferInput("INPUT__0", list(x.shape), "FP32")
