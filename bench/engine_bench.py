@@ -29,7 +29,19 @@ from bench_common import REPO, cpu_info, last_json_object, loadavg, run, tail_re
 BENCH = os.path.join(REPO, "bench")
 PY = sys.executable
 
-REF_COLUMNS = ["torchscript", "ofi", "ort", "openvino"]
+REF_COLUMNS = ["torchscript", "ofi", "ort", "openvino", "compile", "compile_max", "openvino_bf16"]
+
+# Every column that is not Kiln, as (reference_bench column, label): the
+# candidates of "Kiln auto vs best other".
+OTHER_COLUMNS = [
+    ("torchscript", "TorchScript"),
+    ("ofi", "optimize_for_inference"),
+    ("ort", "ONNX Runtime"),
+    ("openvino", "OpenVINO"),
+    ("compile", "torch.compile"),
+    ("compile_max", "torch.compile max-autotune"),
+    ("openvino_bf16", "OpenVINO bf16"),
+]
 
 
 def log(msg: str) -> None:
@@ -175,6 +187,8 @@ def versions() -> Dict[str, str]:
         "except Exception as e: v['onnxruntime'] = 'not installed'\n"
         "try:\n import openvino; v['openvino'] = openvino.get_version()\n"
         "except Exception as e: v['openvino'] = 'not installed'\n"
+        "try:\n import onnx; v['onnx'] = onnx.__version__\n"
+        "except Exception as e: v['onnx'] = 'not installed'\n"
         "print(json.dumps(v))\n"
     )
     rc, out, err = run([PY, "-c", code], 300)
@@ -226,6 +240,22 @@ def time_cell(col: Optional[dict], base_ms: Optional[float], notes: Notes, label
     return cell
 
 
+def best_other_cell(cols: Dict[str, dict], kiln_auto: dict, notes: Notes) -> str:
+    """Kiln auto against the fastest column that is not Kiln's: that
+    column's median ÷ Kiln auto's (> 1: Kiln auto is faster), and its name."""
+    label = "Kiln auto vs best other"
+    k_ms = kiln_auto.get("median_ms") if kiln_auto and "error" not in kiln_auto else None
+    if not isinstance(k_ms, (int, float)) or k_ms <= 0:
+        return notes.ref(f"{label}: Kiln auto has no figure")
+    timed = [((cols.get(c) or {}).get("median_ms"), name) for c, name in OTHER_COLUMNS
+             if "error" not in (cols.get(c) or {"error": ""})]
+    timed = [(ms, name) for ms, name in timed if isinstance(ms, (int, float)) and ms > 0]
+    if not timed:
+        return notes.ref(f"{label}: no other column has a figure")
+    ms, name = min(timed)
+    return f"{ms / k_ms:.2f}× ({name})"
+
+
 def kiln_accuracy_cell(k: dict) -> str:
     if not k or "error" in k:
         return "n/a"
@@ -262,14 +292,18 @@ def build_markdown(args, names: List[str], rows: Dict[str, dict], peak: dict,
     model_name, cores = cpu_info()
     fp32_peak = peak.get("fp32_gflops")
     bf16_peak = peak.get("bf16_gflops")
+    ref_torch = next((r.get("reference", {}).get("torch") for r in rows.values()
+                      if r.get("reference", {}).get("torch")), None) or vers.get("torch", "?")
     lines = [
         "# Engine bench",
         "",
         f"- Command: `{args.command_line or ' '.join(shlex.quote(a) for a in sys.argv)}`",
         f"- Date: {started} (took {elapsed_s / 60:.1f} min)",
         f"- CPU: {model_name}, {cores}; load average (1/5/15 min) {load}",
-        f"- Versions: torch {vers.get('torch', '?')}, torchvision {vers.get('torchvision', '?')}, "
+        f"- Versions: torch {vers.get('torch', '?')} (TorchScript (a), (b); torch.compile (g), "
+        f"(h): the same torch, inductor backend), torchvision {vers.get('torchvision', '?')}, "
         f"ONNX Runtime {vers.get('onnxruntime', '?')}, OpenVINO {vers.get('openvino', '?')}, "
+        f"onnx {vers.get('onnx', '?')} (the export, TorchScript-based exporter), "
         f"numpy {vers.get('numpy', '?')}",
         "- Measured peak ({} threads, FMA loop, {}): fp32 {} GFLOP/s, bf16 {}{}".format(
             peak.get("threads", args.threads), peak.get("isa", "?"),
@@ -283,13 +317,17 @@ def build_markdown(args, names: List[str], rows: Dict[str, dict], peak: dict,
         "timed runs, all columns in this one run of the script"
         + (f"; {args.rounds} rounds per model (every column measured in each), each cell the "
            "median of its rounds' medians." if args.rounds > 1 else "."),
-        "- Times in ms; (N×) is the speedup over (a). Roofline = model FLOPs ÷ measured peak "
-        "(fp32; bf16 where AVX512_BF16 exists).",
+        f"- Times in ms; (N×) is the speedup over (a), TorchScript on torch {ref_torch}. "
+        "Roofline = model FLOPs ÷ measured peak (fp32; bf16 where AVX512_BF16 exists). "
+        "Kiln auto vs best other = the smallest median of the columns that are not Kiln's "
+        "((a)–(d), (g)–(i)) ÷ Kiln auto's median: above 1, Kiln auto is the fastest.",
         "",
-        "| model | GFLOPs | roofline ms fp32 / bf16 | (a) TorchScript frozen | "
+        f"| model | GFLOPs | roofline ms fp32 / bf16 | (a) TorchScript frozen, torch {ref_torch} | "
         "(b) optimize_for_inference | (c) ONNX Runtime | (d) OpenVINO | (e) Kiln fp32 | "
-        "(f) Kiln auto | Kiln compile s fp32 / auto | Kiln accuracy fp32 | Kiln accuracy auto |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        "(f) Kiln auto | (g) torch.compile | (h) torch.compile max-autotune | (i) OpenVINO bf16 | "
+        "Kiln auto vs best other | Kiln compile s fp32 / auto | Kiln accuracy fp32 | "
+        "Kiln accuracy auto |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     acc_lines = [
         "",
@@ -298,8 +336,23 @@ def build_markdown(args, names: List[str], rows: Dict[str, dict], peak: dict,
         "max abs error / cosine similarity over all outputs.",
         "",
         "| model | max abs output of (a) | (b) optimize_for_inference | (c) ONNX Runtime | "
-        "(d) OpenVINO |",
-        "|---|---:|---|---|---|",
+        "(d) OpenVINO | (g) torch.compile | (h) torch.compile max-autotune | (i) OpenVINO bf16 |",
+        "|---|---:|---|---|---|---|---|---|",
+    ]
+    compile_lines = [
+        "",
+        "## torch.compile and OpenVINO bf16",
+        "",
+        "torch.compile's compile time is its first call (excluded from the timings), each "
+        "column in a fresh inductor cache, after inductor's once-per-process start-up (its "
+        "imports, compile workers, precompiled header: timed apart on a tiny module, not in "
+        "either column's compile s); graphs / graph breaks as dynamo counted them. "
+        "OpenVINO bf16's precision is what the plugin reports it ran in (f32 on a CPU without "
+        "bf16 support).",
+        "",
+        "| model | inductor start-up s | (g) compile s | (g) graphs / breaks | (h) compile s | "
+        "(h) graphs / breaks | (i) precision run | (i) load s |",
+        "|---|---:|---:|---:|---:|---:|---|---:|",
     ]
     kiln_lines = [
         "",
@@ -317,7 +370,7 @@ def build_markdown(args, names: List[str], rows: Dict[str, dict], peak: dict,
         row = rows.get(name, {})
         if "error" in row:
             err = notes.ref(f"{name}: {row['error']}")
-            lines.append(f"| {name} | {err} |" + " |" * 10)
+            lines.append(f"| {name} | {err} |" + " |" * 14)
             continue
         flops = row.get("flops")
         cols = row.get("reference", {}).get("columns", {})
@@ -335,6 +388,17 @@ def build_markdown(args, names: List[str], rows: Dict[str, dict], peak: dict,
             v = k.get("compile_seconds") if "error" not in k else None
             return f"{v:.1f}" if isinstance(v, (int, float)) else "n/a"
 
+        ov_bf16 = cols.get("openvino_bf16")
+
+        def bf16_time_cell() -> str:
+            cell = time_cell(ov_bf16, base_ms, notes, "OpenVINO bf16")
+            ran = (ov_bf16 or {}).get("inference_precision")
+            if ov_bf16 and "error" not in ov_bf16 and ran and ran != "bf16":
+                cell += " " + notes.ref(
+                    f"OpenVINO bf16: the plugin ran in {ran}, not bf16 (no bf16 support on "
+                    "this CPU)").replace("n/a ", "")
+            return cell
+
         cells = [
             name,
             gflops,
@@ -345,6 +409,10 @@ def build_markdown(args, names: List[str], rows: Dict[str, dict], peak: dict,
             time_cell(cols.get("openvino"), base_ms, notes, "OpenVINO"),
             time_cell(kf, base_ms, notes, "Kiln"),
             time_cell(ka, base_ms, notes, "Kiln"),
+            time_cell(cols.get("compile"), base_ms, notes, "torch.compile"),
+            time_cell(cols.get("compile_max"), base_ms, notes, "torch.compile max-autotune"),
+            bf16_time_cell(),
+            best_other_cell(cols, ka, notes),
             f"{compile_s(kf)} / {compile_s(ka)}",
             kiln_accuracy_cell(kf),
             kiln_accuracy_cell(ka),
@@ -352,14 +420,38 @@ def build_markdown(args, names: List[str], rows: Dict[str, dict], peak: dict,
         lines.append("| " + " | ".join(cells) + " |")
 
         ref_max = "n/a"
-        for c in ("ofi", "ort", "openvino"):
+        for c in ("ofi", "ort", "openvino", "compile", "compile_max", "openvino_bf16"):
             acc = (cols.get(c) or {}).get("accuracy") or {}
             if "max_abs_reference" in acc:
                 ref_max = fmt_err(acc["max_abs_reference"])
                 break
         acc_lines.append(
             f"| {name} | {ref_max} | {ref_accuracy_cell(cols.get('ofi'))} | "
-            f"{ref_accuracy_cell(cols.get('ort'))} | {ref_accuracy_cell(cols.get('openvino'))} |"
+            f"{ref_accuracy_cell(cols.get('ort'))} | {ref_accuracy_cell(cols.get('openvino'))} | "
+            f"{ref_accuracy_cell(cols.get('compile'))} | "
+            f"{ref_accuracy_cell(cols.get('compile_max'))} | "
+            f"{ref_accuracy_cell(cols.get('openvino_bf16'))} |"
+        )
+
+        def tc_cells(c: Optional[dict]) -> List[str]:
+            if not c or "error" in c:
+                return ["n/a", "n/a"]
+            load_s = c.get("load_s")
+            return [f"{load_s:.1f}" if isinstance(load_s, (int, float)) else "n/a",
+                    f"{c.get('graphs', '?')} / {c.get('graph_breaks', '?')}"]
+
+        startup = next((c.get("inductor_startup_s") for c in
+                        (cols.get("compile") or {}, cols.get("compile_max") or {})
+                        if isinstance(c.get("inductor_startup_s"), (int, float))), None)
+        ov_ok = ov_bf16 and "error" not in ov_bf16
+        ov_load = (ov_bf16 or {}).get("load_s")
+        compile_lines.append(
+            "| " + " | ".join(
+                [name, f"{startup:.1f}" if startup is not None else "n/a"]
+                + tc_cells(cols.get("compile")) + tc_cells(cols.get("compile_max"))
+                + [(ov_bf16 or {}).get("inference_precision", "?") if ov_ok else "n/a",
+                   f"{ov_load:.2f}" if ov_ok and isinstance(ov_load, (int, float)) else "n/a"]
+            ) + " |"
         )
         for label, k in (("fp32", kf), ("auto", ka)):
             if k and "error" not in k:
@@ -371,7 +463,7 @@ def build_markdown(args, names: List[str], rows: Dict[str, dict], peak: dict,
                     f"{fmt_ms(ref) if isinstance(ref, (int, float)) else 'n/a'} | "
                     f"{f'{alternating:.2f}×' if isinstance(alternating, (int, float)) else 'n/a'} |"
                 )
-    out = lines + acc_lines
+    out = lines + acc_lines + compile_lines
     if len(kiln_lines) > 8:
         out += kiln_lines
     if notes.reasons:

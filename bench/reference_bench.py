@@ -6,6 +6,15 @@ Columns (each optional with --columns):
   ofi          (b) torch.jit.optimize_for_inference of the same module
   ort          (c) ONNX Runtime, CPUExecutionProvider, on model.onnx
   openvino     (d) OpenVINO CPU plugin, fp32, on model.onnx
+  compile      (g) torch.compile (inductor, default mode) of the eager module
+  compile_max  (h) torch.compile(mode="max-autotune") of the eager module
+  openvino_bf16 (i) OpenVINO CPU plugin, INFERENCE_PRECISION_HINT=bf16
+
+(e) and (f) are Kiln's, timed by engine_bench.py. The torch.compile columns
+rebuild the eager module with bench_models.build_model(<model name>), the
+seeded weights model.pt was scripted from (their accuracy against (a) shows
+it); their first call compiles and is reported as load_s, apart from the
+warm-up runs that follow it.
 
 All columns use the same seeded input, the same thread count (2 by default),
 exclude warm-up runs, and report the median of --runs timed runs. Each
@@ -24,7 +33,8 @@ Prints one JSON object:
                "openvino": {"error": "openvino not installed"}}}
 
 Usage: reference_bench.py MODEL_DIR [--threads 2] [--runs 20] [--warmup 5]
-                          [--columns torchscript,ofi,ort,openvino]
+                          [--columns torchscript,ofi,ort,openvino,compile,
+                                     compile_max,openvino_bf16]
 """
 
 import argparse
@@ -32,12 +42,14 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 import traceback
 import warnings
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
-ALL_COLUMNS = ["torchscript", "ofi", "ort", "openvino"]
+ALL_COLUMNS = ["torchscript", "ofi", "ort", "openvino", "compile", "compile_max", "openvino_bf16"]
+ONNX_COLUMNS = ("ort", "openvino", "openvino_bf16")
 
 
 def _parse_args() -> argparse.Namespace:
@@ -60,9 +72,10 @@ warnings.filterwarnings("ignore")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from torch import nn  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "models"))
-from bench_models import InputSpec, make_inputs  # noqa: E402
+from bench_models import InputSpec, build_model, make_inputs  # noqa: E402
 
 
 def _flatten(out) -> List[torch.Tensor]:
@@ -147,6 +160,82 @@ def bench_torch(model_path: str, inputs: List[torch.Tensor], optimize: bool):
     return res, [o.numpy() for o in out]
 
 
+def bench_compile(model_name: str, inputs: List[torch.Tensor], mode: Optional[str]):
+    """torch.compile of the eager module, inductor backend: mode None is the
+    default mode, else e.g. "max-autotune". The first call compiles (load_s);
+    the warm-up runs of _time follow it and are excluded as in every column.
+
+    Each column compiles into a fresh, empty inductor cache directory (removed
+    afterwards), so load_s is a cold compile like Kiln's compile time, not a
+    read of what an earlier column or bench run left in /tmp/torchinductor_*.
+    What inductor pays once per process (its imports, the compile workers,
+    the precompiled header) is paid first on a tiny module and reported apart,
+    as inductor_startup_s, so that it weighs on neither column's load_s."""
+    global _INDUCTOR_STARTUP_S
+    import torch._dynamo  # torch.compile's front end, imported only where used
+
+    try:
+        from torch._inductor.utils import fresh_cache
+    except ImportError:  # a private helper: without it, the shared cache
+        fresh_cache = None
+
+    def compiled_in_fresh_cache(fn):
+        if fresh_cache is None:
+            return fn()
+        # fresh_cache keeps its directory when the compile fails: a parent of
+        # our own, removed in any case, leaves nothing behind.
+        with tempfile.TemporaryDirectory(prefix="kiln-inductor-",
+                                         ignore_cleanup_errors=True) as parent:
+            with fresh_cache(dir=parent):
+                return fn()
+
+    if _INDUCTOR_STARTUP_S is None:
+        def tiny():
+            torch._dynamo.reset()
+            m = torch.compile(nn.Sequential(nn.Linear(8, 8), nn.ReLU()).eval())
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                m(torch.zeros(1, 8))
+            return time.perf_counter() - t0
+        _INDUCTOR_STARTUP_S = compiled_in_fresh_cache(tiny)
+    res, out = compiled_in_fresh_cache(lambda: _bench_compile(model_name, inputs, mode))
+    res["inductor_cache"] = "shared" if fresh_cache is None else "fresh"
+    res["inductor_startup_s"] = _INDUCTOR_STARTUP_S
+    return res, out
+
+
+_INDUCTOR_STARTUP_S: Optional[float] = None
+
+
+def _bench_compile(model_name: str, inputs: List[torch.Tensor], mode: Optional[str]):
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()  # nothing of a previous column's compile is reused
+    counters.clear()
+    eager = build_model(model_name)
+    compiled = torch.compile(eager) if mode is None else torch.compile(eager, mode=mode)
+
+    def run():
+        with torch.no_grad():
+            return compiled(*inputs)
+
+    t0 = time.perf_counter()
+    out = [o.detach().clone() for o in _flatten(run())]
+    load_s = time.perf_counter() - t0
+    res = _time(run, ARGS.runs, ARGS.warmup)
+    res["load_s"] = load_s
+    res["mode"] = mode or "default"
+    res["version"] = torch.__version__
+    # How the compile went: graphs captured, graph breaks (each one a return
+    # to eager Python between compiled pieces), and whether inductor's
+    # on-disk FX graph cache served the graphs (load_s is then no compile).
+    res["graphs"] = counters["stats"].get("unique_graphs", 0)
+    res["graph_breaks"] = sum(counters["graph_break"].values())
+    res["fxgraph_cache_hits"] = counters["inductor"].get("fxgraph_cache_hit", 0)
+    res["fxgraph_cache_misses"] = counters["inductor"].get("fxgraph_cache_miss", 0)
+    return res, [o.cpu().numpy() for o in out]
+
+
 def bench_ort(onnx_path: str, feeds: Dict[str, np.ndarray]):
     import onnxruntime as ort
 
@@ -169,13 +258,15 @@ def bench_ort(onnx_path: str, feeds: Dict[str, np.ndarray]):
     return res, out
 
 
-def bench_openvino(onnx_path: str, feeds: Dict[str, np.ndarray]):
+def bench_openvino(onnx_path: str, feeds: Dict[str, np.ndarray], precision: str = "f32"):
     import openvino as ov
 
     t0 = time.perf_counter()
     core = ov.Core()
-    # f32 explicitly: on CPUs with AVX512_BF16 or AMX the plugin otherwise
-    # runs in bf16 by default, which is not this fp32 column.
+    # (d): f32 explicitly: on CPUs with AVX512_BF16 or AMX the plugin
+    # otherwise runs in bf16 by default, which is not the fp32 column.
+    # (i): bf16, the fair peer of Kiln's auto precision; a CPU without bf16
+    # support runs it in f32, which inference_precision below records.
     compiled = core.compile_model(
         core.read_model(onnx_path),
         "CPU",
@@ -183,11 +274,16 @@ def bench_openvino(onnx_path: str, feeds: Dict[str, np.ndarray]):
             "INFERENCE_NUM_THREADS": str(ARGS.threads),
             "NUM_STREAMS": "1",
             "PERFORMANCE_HINT": "LATENCY",
-            "INFERENCE_PRECISION_HINT": "f32",
+            "INFERENCE_PRECISION_HINT": precision,
         },
     )
     req = compiled.create_infer_request()
     load_s = time.perf_counter() - t0
+    try:
+        used = compiled.get_property("INFERENCE_PRECISION_HINT")
+        used = used.to_string() if hasattr(used, "to_string") else str(used)
+    except Exception:  # noqa: BLE001 - only a record, never a failure
+        used = "?"
     names = [p.get_any_name() for p in compiled.inputs]
     ordered = {n: feeds[n] for n in names}
 
@@ -199,6 +295,7 @@ def bench_openvino(onnx_path: str, feeds: Dict[str, np.ndarray]):
     res = _time(run, ARGS.runs, ARGS.warmup)
     res["load_s"] = load_s
     res["version"] = ov.get_version()
+    res["inference_precision"] = used
     return res, out
 
 
@@ -217,6 +314,13 @@ def main() -> int:
     model_path = os.path.join(d, "model.pt")
     onnx_path = os.path.join(d, "model.onnx")
     ref_path = os.path.join(d, "reference_outputs.pt")
+    meta_path = os.path.join(d, "meta.json")
+    meta = {}
+    if os.path.exists(meta_path):
+        with open(meta_path) as f:
+            meta = json.load(f)
+    # The name bench_models.build_model knows: meta.json's, else the folder's.
+    model_name = meta.get("model") or os.path.basename(os.path.normpath(d))
 
     columns = [c for c in ARGS.columns.split(",") if c]
     unknown = [c for c in columns if c not in ALL_COLUMNS]
@@ -235,14 +339,11 @@ def main() -> int:
     ref_out = None
     for col in columns:
         try:
-            if col in ("ort", "openvino") and not os.path.exists(onnx_path):
-                meta_path = os.path.join(d, "meta.json")
+            if col in ONNX_COLUMNS and not os.path.exists(onnx_path):
                 why = "no model.onnx"
-                if os.path.exists(meta_path):
-                    with open(meta_path) as f:
-                        onnx = json.load(f).get("onnx", {})
-                    if onnx.get("error"):
-                        why = f"ONNX export failed: {onnx['error']}"
+                onnx = meta.get("onnx", {})
+                if onnx.get("error"):
+                    why = f"ONNX export failed: {onnx['error']}"
                 raise Unavailable(why)
             if col == "torchscript":
                 res, out = bench_torch(model_path, inputs, optimize=False)
@@ -256,12 +357,17 @@ def main() -> int:
                 except ImportError:
                     raise Unavailable("onnxruntime not installed") from None
                 res, out = bench_ort(onnx_path, feeds)
+            elif col == "compile":
+                res, out = bench_compile(model_name, inputs, None)
+            elif col == "compile_max":
+                res, out = bench_compile(model_name, inputs, "max-autotune")
             else:
                 try:
                     import openvino  # noqa: F401
                 except ImportError:
                     raise Unavailable("openvino not installed") from None
-                res, out = bench_openvino(onnx_path, feeds)
+                res, out = bench_openvino(onnx_path, feeds,
+                                          "bf16" if col == "openvino_bf16" else "f32")
             if col != "torchscript":
                 if ref_out is None and os.path.exists(ref_path):
                     ref_out = [t.numpy() for t in torch.load(ref_path)]

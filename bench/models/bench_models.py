@@ -173,7 +173,11 @@ def _export_onnx(
     model: nn.Module, inputs: List[torch.Tensor], specs: List[InputSpec], path: str
 ) -> Dict[str, object]:
     """Exports the eager module (the same weights as model.pt) to ONNX; a
-    failure is recorded, not raised, so the ONNX columns show why."""
+    failure is recorded, not raised, so the ONNX columns show why.
+
+    torch 2.9+ defaults to the torch.export-based exporter (dynamo=True, which
+    needs onnxscript); dynamo=False keeps the TorchScript-based exporter the
+    bench's ONNX files have always come from, at the same opset."""
     with torch.no_grad():
         outs = model(*inputs)
     n_out = len(outs) if isinstance(outs, (tuple, list)) else 1
@@ -188,9 +192,10 @@ def _export_onnx(
                 do_constant_folding=True,
                 input_names=[s.name for s in specs],
                 output_names=[f"output{i}" for i in range(n_out)],
+                dynamo=False,
             )
         os.replace(tmp, path)
-        return {"ok": True, "opset": ONNX_OPSET}
+        return {"ok": True, "opset": ONNX_OPSET, "exporter": "torchscript"}
     except Exception as e:  # noqa: BLE001
         if os.path.exists(tmp):
             os.remove(tmp)
