@@ -74,6 +74,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                          "(default: max(50, 10*c); --quick: max(20, 4*c); 0: none)")
     ap.add_argument("--repeats", type=int, default=1,
                     help="perf_analyzer runs per (variant, concurrency); the table shows medians")
+    ap.add_argument("--protocol", choices=("grpc", "http"), default="grpc",
+                    help="what perf_analyzer speaks to the server (gRPC on :8001's role, or\n"
+                         "HTTP/REST on :8000's)")
     ap.add_argument("--sync", action="store_true",
                     help="perf_analyzer's synchronous mode (a thread per request) instead of --async")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2,
@@ -176,14 +179,18 @@ class Server:
 
     def __init__(self, args, variant: str, log_path: str):
         self.grpc_port, http_port, metrics_port = free_ports(3)
-        self.url = f"127.0.0.1:{self.grpc_port}"
+        self.grpc_url = f"127.0.0.1:{self.grpc_port}"
+        # What perf_analyzer talks to; readiness is always asked over gRPC.
+        self.url = f"127.0.0.1:{http_port}" if args.protocol == "http" else self.grpc_url
         self.variant = variant
         self.log_path = log_path
         self.cmd = [args.server, f"--model-repository={os.path.abspath(args.repo)}",
                     "--model-control-mode=explicit", f"--load-model={variant}",
                     f"--grpc-port={self.grpc_port}", "--grpc-address=127.0.0.1",
-                    f"--http-port={http_port}", f"--metrics-port={metrics_port}",
-                    "--allow-http=false", "--allow-metrics=false",
+                    f"--http-port={http_port}", "--http-address=127.0.0.1",
+                    f"--metrics-port={metrics_port}",
+                    f"--allow-http={'true' if args.protocol == 'http' else 'false'}",
+                    "--allow-metrics=false",
                     *shlex.split(args.server_args)]
         self.proc: Optional[subprocess.Popen] = None
 
@@ -206,7 +213,7 @@ class Server:
         """None when the variant is READY, else why not."""
         import tritonclient.grpc as grpcclient
 
-        client = grpcclient.InferenceServerClient(self.url)
+        client = grpcclient.InferenceServerClient(self.grpc_url)
         deadline = time.monotonic() + timeout_s
         last = ""
         while time.monotonic() < deadline:
@@ -250,7 +257,7 @@ def write_input_data(args, name: str) -> str:
 def perf_analyzer_cmd(args, server: Server, variant: str, concurrency: int, input_dir: str,
                       window_ms: int, stability: float, trials: int,
                       csv_path: Optional[str]) -> List[str]:
-    cmd = [args.perf_analyzer, "-m", variant, "-u", server.url, "-i", "grpc",
+    cmd = [args.perf_analyzer, "-m", variant, "-u", server.url, "-i", args.protocol,
            "--concurrency-range", f"{concurrency}:{concurrency}", "-b", "1",
            "-p", str(window_ms), "-s", str(stability), "-r", str(trials),
            "--input-data", input_dir,
@@ -353,7 +360,7 @@ def measure_grpc_floor(args, server: "Server") -> dict:
     at a time: the transport floor every server on this machine pays."""
     spec = MODELS["mlp"]
     tool = os.path.join(os.path.dirname(args.server), "kiln-grpc-floor")
-    cmd = [tool, "--url", server.url, "--model", "mlp",
+    cmd = [tool, "--url", server.grpc_url, "--model", "mlp",
            "--input", f"{spec.input_name}:1x" + "x".join(map(str, spec.input_dims))]
     rc, out, err = run(cmd, args.timeout)
     found = last_json_object(out) if rc == 0 else None

@@ -126,7 +126,8 @@ def build_markdown(args, names: List[str], variants: List[str], concurrencies: L
         f"- Date: {started} (took {elapsed_s / 60:.1f} min); kiln {git_revision()}",
         f"- CPU: {cpu}, {cores}; load average (1/5/15 min) at the start {load}, at the end "
         f"{loadavg()}",
-        f"- Client: perf_analyzer {pa_version} over gRPC on 127.0.0.1, "
+        f"- Client: perf_analyzer {pa_version} over "
+        f"{'HTTP/REST' if getattr(args, 'protocol', 'grpc') == 'http' else 'gRPC'} on 127.0.0.1, "
         f"{'synchronous' if args.sync else 'asynchronous'} requests of batch 1, the same "
         "seeded normal input every request; a point is the average of the last 3 windows of "
         f"{args.duration_ms} ms that agree within {args.stability:g} % (at most "
@@ -145,7 +146,8 @@ def build_markdown(args, names: List[str], variants: List[str], concurrencies: L
         "",
     ]
 
-    targets = target_checks(names, variants, concurrencies, engine, served)
+    targets = target_checks(names, variants, concurrencies, engine, served,
+                            getattr(args, "protocol", "grpc"))
     lines += ["## Targets", ""] + [f"- {t}" for t in targets] + [""]
 
     for name in names:
@@ -199,7 +201,7 @@ def build_markdown(args, names: List[str], variants: List[str], concurrencies: L
     return "\n".join(lines)
 
 
-def target_checks(names, variants, concurrencies, engine, served) -> List[str]:
+def target_checks(names, variants, concurrencies, engine, served, protocol="grpc") -> List[str]:
     out = []
 
     def point(vname: str, c: int) -> dict:
@@ -250,8 +252,9 @@ def target_checks(names, variants, concurrencies, engine, served) -> List[str]:
         else:
             out.append(f"n/a — {title}: no served throughput")
 
-    # 3. mlp: gRPC overhead at concurrency 1.
-    title = (f"mlp: p50 gRPC overhead at concurrency 1 (served p50 of `mlp` − in-process "
+    # 3. mlp: gRPC (or HTTP) overhead at concurrency 1.
+    proto = "HTTP" if protocol == "http" else "gRPC"
+    title = (f"mlp: p50 {proto} overhead at concurrency 1 (served p50 of `mlp` − in-process "
              f"batch-1 latency) ≤ {GRPC_OVERHEAD_US:g} µs")
     eng1 = engine.get("mlp", {}).get(1, {}) if "mlp" in names else {}
     if "mlp" not in names:
