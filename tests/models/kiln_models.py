@@ -168,8 +168,9 @@ class _PlusOne(torch.nn.Module):
 
 class NoFreeze(torch.nn.Module):
     """Sets attributes at run time: a call counter, and an interface-typed
-    submodule. torch.jit.freeze (LibTorch 1.13) rejects it with
-    "failed to freeze interface attribute 'impl'"; TorchScript runs it fine."""
+    submodule. torch.jit.freeze rejects it (1.13: "failed to freeze interface
+    attribute 'impl'"; 2.15: "Freezing does not support SetAttr on an
+    interface type"); TorchScript runs it fine."""
 
     impl: _TensorFn
 

@@ -8,8 +8,8 @@
   test: the e2e test repository (small models, every dtype, dict inputs and
         outputs, versions, a model freeze rejects, and broken models).
 
-Weights are random from fixed seeds; nothing is downloaded. Run it with a
-Python that sees Debian's torch (/usr/bin/python3 or the project venv).
+Weights are random from fixed seeds; nothing is downloaded. Run it with the
+project venv's Python (.venv/bin/python: the pinned torch 2.x wheel).
 
 Cheap to call repeatedly: DIR holds a stamp (hash of the generator's sources
 and the kind); when it matches, nothing happens (and torch is not imported).
