@@ -1,6 +1,7 @@
 #include "engine/op_libraries.h"
 
 #include <dlfcn.h>
+#include <torch/cuda.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -56,8 +57,11 @@ std::vector<std::string> Load() {
   std::vector<std::string> report;
   std::string error;
   if (Open(kTorchCudaLibrary, &error) && Open(kTorchLibrary, &error)) {
+    // Without a GPU or its driver this is 0: the backend is there, unused.
+    const int devices = torch::cuda::device_count();
     report.push_back(absl::StrCat("loaded LibTorch's CUDA backend (", kTorchCudaLibrary, ", ",
-                                  kTorchLibrary, ")"));
+                                  kTorchLibrary, "): ", devices, " CUDA device(s)",
+                                  devices == 0 ? ", models run on the CPU" : ""));
   } else {
     report.push_back(absl::StrCat("LibTorch's CUDA backend not loaded, CPU only: ", error));
   }

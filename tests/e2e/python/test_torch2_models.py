@@ -172,3 +172,19 @@ def test_instances_times_intra_op_threads_within_cores(make_server, test_repo, t
         for _ in range(count + 1):
             assert client.infer(name, [inp]).as_numpy("OUTPUT__0").shape == (2, 10)
     srv.stop(expect_rc=0)
+
+
+def test_log_says_which_backends_and_operator_libraries_loaded(server):
+    # The same binary on any host: here the wheel's CUDA backend is present
+    # and no GPU is (CI never has one), and torchvision's operators load from
+    # the torchvision wheel (the detector needs torchvision::nms).
+    log = server.log_path.read_text(errors="replace")
+    cuda = re.search(r"loaded LibTorch's CUDA backend \(libtorch_cuda\.so, libtorch\.so\): "
+                     r"(\d+) CUDA device\(s\)", log)
+    assert cuda, "no CUDA backend line in the log"
+    if not Path("/dev/nvidia0").exists():
+        assert cuda.group(1) == "0"
+        assert "models run on the CPU" in log
+    assert re.search(r"loaded operator library \S*site-packages/torchvision/_C\S*\.so", log), \
+        "torchvision's operator library not loaded"
+    assert "could not load operator library" not in log
