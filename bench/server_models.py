@@ -14,7 +14,7 @@ All four share max_batch_size (requests carry batch 1; the batcher may merge up
 to max_batch_size of them). Nothing is tuned: the batching variants get the
 server's default plan buckets, as a user's model would.
 
-Config text comes from tests/models/kiln_models.py (config_text, write_model),
+Config text comes from tests/models/model_files.py (config_text, write_model),
 the helpers the project's other repositories are written with. The folder gets
 a stamp (hash of both sources and of the specs below): when it matches, nothing
 is regenerated and torch is not imported.
@@ -111,7 +111,7 @@ def extra_config(spec: ModelSpec, variant: Variant) -> str:
 
 def stamp_text() -> str:
     h = hashlib.sha256()
-    for src in (Path(__file__).resolve(), TEST_MODELS / "kiln_models.py"):
+    for src in (Path(__file__).resolve(), TEST_MODELS / "model_files.py"):
         h.update(src.name.encode() + b"\0" + src.read_bytes() + b"\0")
     h.update(json.dumps({k: v._asdict() for k, v in MODELS.items()}, sort_keys=True).encode())
     h.update(json.dumps([v._asdict() for v in VARIANTS]).encode())
@@ -149,7 +149,7 @@ def generate(out: Path, force: bool = False, quiet: bool = False) -> bool:
 
     def build(tmp: Path) -> str:
         import torch
-        from kiln_models import config_text, write_model
+        from model_files import config_text, write_model
 
         torch.set_num_threads(2)
         for name, spec in MODELS.items():

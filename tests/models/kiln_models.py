@@ -1,4 +1,6 @@
-"""Model definitions and writers for Kiln's generated model repositories.
+"""Model definitions and builders for Kiln's generated model repositories (the
+folder writing lives in model_files.py, the attention models of torch 2.x in
+attention_models.py).
 
 Imported lazily by make_repository.py (importing torch costs seconds; the
 up-to-date check must not pay it). Every model is built from a fixed seed, so a
@@ -8,54 +10,16 @@ Each builder writes one model folder: <out>/<name>/config.pbtxt and
 <out>/<name>/<version>/model.pt. See README.md for what each model is for.
 """
 
-import os
 import random
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, Tuple
 
 import torch
 from torch import Tensor
 
-# ---------------------------------------------------------------- config text
-
-
-def _tensor_block(kind: str, specs) -> str:
-    """specs: [(name, TYPE_x, dims)] -> 'input [ {...}, {...} ]' in Triton syntax."""
-    items = []
-    for name, dtype, dims in specs:
-        items.append(
-            "  {\n"
-            f'    name: "{name}"\n'
-            f"    data_type: {dtype}\n"
-            f"    dims: [ {', '.join(str(d) for d in dims)} ]\n"
-            "  }"
-        )
-    return f"{kind} [\n" + ",\n".join(items) + "\n]\n"
-
-
-def config_text(name, max_batch_size, inputs, outputs, platform="pytorch_libtorch",
-                backend=None, extra=""):
-    head = f'name: "{name}"\n'
-    head += f'backend: "{backend}"\n' if backend else f'platform: "{platform}"\n'
-    head += f"max_batch_size: {max_batch_size}\n"
-    return head + _tensor_block("input", inputs) + _tensor_block("output", outputs) + extra
-
-
-def write_model(out: Path, name: str, config: str, modules: Dict[int, torch.jit.ScriptModule]):
-    model_dir = out / name
-    model_dir.mkdir(parents=True)
-    (model_dir / "config.pbtxt").write_text(config)
-    for version, module in modules.items():
-        vdir = model_dir / str(version)
-        vdir.mkdir()
-        torch.jit.save(module, str(vdir / "model.pt"))
-    return model_dir
-
-
-def _seeded(seed: int):
-    torch.manual_seed(seed)
-    random.seed(seed)
-
+import attention_models
+from model_files import (FP32, config_text, script_module, seeded, trace_module,
+                         write_model)
 
 # -------------------------------------------------------------------- modules
 
@@ -291,58 +255,14 @@ class Detector(torch.nn.Module):
         return found["boxes"], found["scores"], found["labels"]
 
 
-class SdpaEncoder(torch.nn.Module):
-    """One transformer encoder layer written the way transformers 5.x and
-    timm 1.x write attention: torch.nn.functional.scaled_dot_product_attention
-    with an additive mask built from a BERT-style attention mask. Traced by
-    torch 2.x, its graph holds aten::scaled_dot_product_attention, which
-    LibTorch 1.13 cannot load."""
-
-    VOCAB, WIDTH, HEADS, FFN = 64, 32, 4, 64
-
-    def __init__(self):
-        super().__init__()
-        self.embed = torch.nn.Embedding(self.VOCAB, self.WIDTH)
-        self.position = torch.nn.Parameter(torch.randn(1, 128, self.WIDTH) * 0.1)
-        self.qkv = torch.nn.Linear(self.WIDTH, 3 * self.WIDTH)
-        self.proj = torch.nn.Linear(self.WIDTH, self.WIDTH)
-        self.norm1 = torch.nn.LayerNorm(self.WIDTH)
-        self.norm2 = torch.nn.LayerNorm(self.WIDTH)
-        self.ffn_in = torch.nn.Linear(self.WIDTH, self.FFN)
-        self.ffn_out = torch.nn.Linear(self.FFN, self.WIDTH)
-
-    def forward(self, ids: Tensor, mask: Tensor) -> Tensor:
-        batch, length = ids.shape
-        x = self.embed(ids) + self.position[:, :length]
-        q, k, v = self.qkv(x).chunk(3, dim=-1)
-        heads = lambda t: t.view(batch, length, self.HEADS, -1).transpose(1, 2)  # noqa: E731
-        additive = (1.0 - mask[:, None, None, :].to(x.dtype)) * torch.finfo(x.dtype).min
-        attended = torch.nn.functional.scaled_dot_product_attention(
-            heads(q), heads(k), heads(v), attn_mask=additive)
-        x = self.norm1(x + self.proj(attended.transpose(1, 2).reshape(batch, length, -1)))
-        return self.norm2(x + self.ffn_out(torch.nn.functional.gelu(self.ffn_in(x))))
-
-
 # ------------------------------------------------------------------- builders
-
-FP32 = "TYPE_FP32"
-
-
-def _script(module: torch.nn.Module) -> torch.jit.ScriptModule:
-    return torch.jit.script(module.eval())
-
-
-def _trace(module: torch.nn.Module, example: Tensor) -> torch.jit.ScriptModule:
-    with torch.no_grad():
-        return torch.jit.trace(module.eval(), example)
-
 
 def build_torchvision(out: Path, name: str, seed: int, dynamic_batching: bool = True):
     import torchvision  # only the vision builders need it
 
-    _seeded(seed)
+    seeded(seed)
     net = getattr(torchvision.models, name)(weights=None)
-    traced = _trace(net, torch.randn(1, 3, 224, 224))
+    traced = trace_module(net, torch.randn(1, 3, 224, 224))
     extra = "dynamic_batching {\n  max_queue_delay_microseconds: 500\n}\n" if dynamic_batching else ""
     cfg = config_text(name, 8, [("INPUT__0", FP32, [3, 224, 224])],
                       [("OUTPUT__0", FP32, [1000])], extra=extra)
@@ -350,23 +270,23 @@ def build_torchvision(out: Path, name: str, seed: int, dynamic_batching: bool = 
 
 
 def build_two_in_two_out(out: Path):
-    _seeded(1)
+    seeded(1)
     # backend: "pytorch" instead of platform: both spellings must be accepted.
     cfg = config_text("two_in_two_out", 8, [("a", FP32, [4]), ("b", FP32, [4])],
                       [("OUTPUT__0", FP32, [4]), ("OUTPUT__1", FP32, [4])], backend="pytorch")
-    write_model(out, "two_in_two_out", cfg, {1: _script(TwoInTwoOut())})
+    write_model(out, "two_in_two_out", cfg, {1: script_module(TwoInTwoOut())})
 
 
 def build_int64_embed(out: Path):
-    _seeded(2)
+    seeded(2)
     cfg = config_text("int64_embed", 8, [("INPUT__0", "TYPE_INT64", [16])],
                       [("OUTPUT__0", FP32, [8])])
-    write_model(out, "int64_embed", cfg, {1: _script(Int64Embed())})
+    write_model(out, "int64_embed", cfg, {1: script_module(Int64Embed())})
 
 
 def build_tiny_cnn(out: Path):
-    _seeded(3)
-    traced = _trace(TinyCnn(), torch.randn(1, 3, 32, 32))
+    seeded(3)
+    traced = trace_module(TinyCnn(), torch.randn(1, 3, 32, 32))
     extra = ("dynamic_batching {\n  max_queue_delay_microseconds: 500\n}\n"
              "instance_group [\n  {\n    count: 1\n    kind: KIND_CPU\n  }\n]\n")
     cfg = config_text("tiny_cnn", 8, [("INPUT__0", FP32, [3, 32, 32])],
@@ -382,31 +302,31 @@ def build_all_dtypes(out: Path):
     inputs = [(f"INPUT__{i}", t, [2, 3]) for i, t in enumerate(ALL_DTYPES)]
     outputs = [(f"OUTPUT__{i}", t, [2, 3]) for i, t in enumerate(ALL_DTYPES)]
     write_model(out, "all_dtypes", config_text("all_dtypes", 0, inputs, outputs),
-                {1: _script(AllDtypes())})
+                {1: script_module(AllDtypes())})
 
 
 def build_dict_output(out: Path):
     # Config lists "prod" before "sum": outputs are matched by name, not order.
     cfg = config_text("dict_output", 8, [("INPUT__0", FP32, [4]), ("INPUT__1", FP32, [4])],
                       [("prod", FP32, [4]), ("sum", FP32, [4])])
-    write_model(out, "dict_output", cfg, {1: _script(DictOutput())})
+    write_model(out, "dict_output", cfg, {1: script_module(DictOutput())})
 
 
 def build_dict_input(out: Path):
     cfg = config_text("dict_input", 8, [("x", FP32, [4]), ("y", FP32, [4])],
                       [("OUTPUT__0", FP32, [4])])
-    write_model(out, "dict_input", cfg, {1: _script(DictInput())})
+    write_model(out, "dict_input", cfg, {1: script_module(DictInput())})
 
 
 def build_runtime_error(out: Path):
     cfg = config_text("runtime_error", 4, [("INPUT__0", FP32, [4])], [("OUTPUT__0", FP32, [4])])
-    write_model(out, "runtime_error", cfg, {1: _script(RuntimeErrorModel())})
+    write_model(out, "runtime_error", cfg, {1: script_module(RuntimeErrorModel())})
 
 
 def build_slow(out: Path):
-    _seeded(4)
+    seeded(4)
     cfg = config_text("slow", 0, [("INPUT__0", FP32, [64])], [("OUTPUT__0", FP32, [64])])
-    write_model(out, "slow", cfg, {1: _script(Slow())})
+    write_model(out, "slow", cfg, {1: script_module(Slow())})
 
 
 def build_multi_version(out: Path):
@@ -414,11 +334,11 @@ def build_multi_version(out: Path):
     cfg = config_text("multi_version", 8, [("INPUT__0", FP32, [4])],
                       [("OUTPUT__0", FP32, [4])], extra=extra)
     model_dir = write_model(out, "multi_version", cfg,
-                            {v: _script(AddConst(float(v))) for v in (1, 2, 3)})
+                            {v: script_module(AddConst(float(v))) for v in (1, 2, 3)})
     # Ignored folders: a name starting with "0" and a non-numeric one. If the
     # server served "01" as a version, it would answer x + 100.
     (model_dir / "01").mkdir()
-    torch.jit.save(_script(AddConst(100.0)), str(model_dir / "01" / "model.pt"))
+    torch.jit.save(script_module(AddConst(100.0)), str(model_dir / "01" / "model.pt"))
     (model_dir / "notes").mkdir()
     (model_dir / "notes" / "README.txt").write_text("not a version folder\n")
 
@@ -428,19 +348,19 @@ def build_specific_version(out: Path):
     cfg = config_text("specific_version", 8, [("INPUT__0", FP32, [4])],
                       [("OUTPUT__0", FP32, [4])], extra=extra)
     write_model(out, "specific_version", cfg,
-                {v: _script(AddConst(float(v))) for v in (1, 2, 3)})
+                {v: script_module(AddConst(float(v))) for v in (1, 2, 3)})
 
 
 def build_no_freeze(out: Path):
     cfg = config_text("no_freeze", 8, [("INPUT__0", FP32, [4])], [("OUTPUT__0", FP32, [4])])
-    write_model(out, "no_freeze", cfg, {1: _script(NoFreeze())})
+    write_model(out, "no_freeze", cfg, {1: script_module(NoFreeze())})
 
 
 def build_no_freeze_cnn(out: Path):
-    _seeded(23)
+    seeded(23)
     cfg = config_text("no_freeze_cnn", 0, [("INPUT__0", FP32, [1, 3, 32, 32])],
                       [("OUTPUT__0", FP32, [1, 16, 32, 32])])
-    write_model(out, "no_freeze_cnn", cfg, {1: _script(NoFreezeCnn())})
+    write_model(out, "no_freeze_cnn", cfg, {1: script_module(NoFreezeCnn())})
 
 
 def build_named_args(out: Path):
@@ -451,7 +371,7 @@ def build_named_args(out: Path):
               '  value: { string_value: "1" }\n}\n')
     cfg = config_text("named_args", 8, [("scale", FP32, [1]), ("image", FP32, [4])],
                       [("OUTPUT__0", FP32, [4])], extra=params)
-    write_model(out, "named_args", cfg, {1: _script(NamedArgs())})
+    write_model(out, "named_args", cfg, {1: script_module(NamedArgs())})
 
 
 def _simple_cfg(name, **kw):
@@ -460,7 +380,7 @@ def _simple_cfg(name, **kw):
 
 def build_broken(out: Path):
     """Models that must end UNAVAILABLE while the rest serve."""
-    good = _script(_PlusOne())
+    good = script_module(_PlusOne())
 
     # A config.pbtxt that protobuf's text format cannot parse (unclosed list).
     bad = 'name: "broken_config"\nplatform: "pytorch_libtorch"\nmax_batch_size: 8\n' \
@@ -474,7 +394,7 @@ def build_broken(out: Path):
 
     model_dir = write_model(out, "not_torchscript", _simple_cfg("not_torchscript"), {})
     (model_dir / "1").mkdir()
-    _seeded(6)
+    seeded(6)
     torch.save(TinyCnn().state_dict(), str(model_dir / "1" / "model.pt"))
 
     cfg = config_text("signature_mismatch", 8,
@@ -493,88 +413,26 @@ def build_broken(out: Path):
 
 
 def build_modulated_conv(out: Path):
-    _seeded(20)
+    seeded(20)
     cfg = config_text("modulated_conv", 0,
                       [("INPUT__0", FP32, [1, 8, 16, 16]), ("INPUT__1", FP32, [1, 32])],
                       [("OUTPUT__0", FP32, [1, 16, 16, 16])])
-    write_model(out, "modulated_conv", cfg, {1: _script(ModulatedConv())})
+    write_model(out, "modulated_conv", cfg, {1: script_module(ModulatedConv())})
 
 
 def build_conv1d_audio(out: Path):
-    _seeded(21)
+    seeded(21)
     cfg = config_text("conv1d_audio", 0, [("INPUT__0", FP32, [1, 1, 4096])],
                       [("OUTPUT__0", FP32, [1, 1, 4084])])
-    write_model(out, "conv1d_audio", cfg, {1: _script(Conv1dAudio())})
-
-
-def build_sdpa_encoder(out: Path):
-    # Sequence length and batch both vary (max_batch_size 8, dims [-1]): the
-    # trace must not bake either in.
-    _seeded(23)
-    ids = torch.randint(0, SdpaEncoder.VOCAB, (2, 16))
-    mask = torch.ones(2, 16, dtype=torch.int64)
-    mask[1, 12:] = 0
-    with torch.no_grad():
-        traced = torch.jit.trace(SdpaEncoder().eval(), (ids, mask))
-    cfg = config_text("sdpa_encoder", 8,
-                      [("INPUT__0", "TYPE_INT64", [-1]), ("INPUT__1", "TYPE_INT64", [-1])],
-                      [("OUTPUT__0", FP32, [-1, SdpaEncoder.WIDTH])])
-    write_model(out, "sdpa_encoder", cfg, {1: traced})
-
-
-class _TupleOutput(torch.nn.Module):
-    """transformers models return ModelOutput objects; Triton-style serving
-    takes a tensor or a tuple (MODELS.md: wrapped to return a tuple)."""
-
-    def __init__(self, model: torch.nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, ids: Tensor, mask: Tensor) -> Tensor:
-        return self.model(input_ids=ids, attention_mask=mask, return_dict=False)[0]
-
-
-def build_bert_tiny(out: Path):
-    """transformers' BertModel (a 2-layer, 64-wide config; random weights),
-    traced by torch 2.x: its attention is transformers 5.x's SDPA path."""
-    import transformers  # only this builder needs it (slow to import)
-
-    _seeded(24)
-    config = transformers.BertConfig(vocab_size=128, hidden_size=64, num_hidden_layers=2,
-                                     num_attention_heads=4, intermediate_size=128,
-                                     max_position_embeddings=64)
-    model = _TupleOutput(transformers.BertModel(config, add_pooling_layer=False)).eval()
-    ids = torch.randint(0, config.vocab_size, (2, 16))
-    mask = torch.ones(2, 16, dtype=torch.int64)
-    mask[1, 10:] = 0
-    with torch.no_grad():
-        traced = torch.jit.trace(model, (ids, mask), check_trace=False)
-    cfg = config_text("bert_tiny", 8,
-                      [("INPUT__0", "TYPE_INT64", [-1]), ("INPUT__1", "TYPE_INT64", [-1])],
-                      [("OUTPUT__0", FP32, [-1, config.hidden_size])])
-    write_model(out, "bert_tiny", cfg, {1: traced})
-
-
-def build_vit_tiny(out: Path):
-    """timm's vision transformer (vit_tiny_patch16_224's architecture at a
-    32x32 input with 8x8 patches; random weights), traced by torch 2.x."""
-    import timm
-
-    _seeded(25)
-    model = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=10,
-                              img_size=32, patch_size=8).eval()
-    traced = _trace(model, torch.randn(1, 3, 32, 32))
-    cfg = config_text("vit_tiny", 0, [("INPUT__0", FP32, [1, 3, 32, 32])],
-                      [("OUTPUT__0", FP32, [1, 10])])
-    write_model(out, "vit_tiny", cfg, {1: traced})
+    write_model(out, "conv1d_audio", cfg, {1: script_module(Conv1dAudio())})
 
 
 def build_detector(out: Path):
-    _seeded(22)
+    seeded(22)
     cfg = config_text("detector", 0, [("INPUT__0", FP32, [3, 224, 224])],
                       [("OUTPUT__0", FP32, [-1, 4]), ("OUTPUT__1", FP32, [-1]),
                        ("OUTPUT__2", "TYPE_INT64", [-1])])
-    write_model(out, "detector", cfg, {1: _script(Detector())})
+    write_model(out, "detector", cfg, {1: script_module(Detector())})
 
 
 # ---------------------------------------------------------------------- kinds
@@ -606,9 +464,9 @@ def build(kind: str, out: Path):
         build_modulated_conv(out)
         build_conv1d_audio(out)
         build_detector(out)
-        build_sdpa_encoder(out)
-        build_bert_tiny(out)
-        build_vit_tiny(out)
+        attention_models.build_sdpa_encoder(out)
+        attention_models.build_bert_tiny(out)
+        attention_models.build_vit_tiny(out)
         build_broken(out)
     else:
         raise ValueError(f"unknown kind {kind!r}")

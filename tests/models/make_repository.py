@@ -33,8 +33,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 # The generators and the pinned torch, torchvision, timm and transformers
 # that build and serialize the models.
-SOURCES = [HERE / "make_repository.py", HERE / "kiln_models.py",
-           HERE.parents[1] / "scripts" / "requirements.txt"]
+SOURCES = [HERE / "make_repository.py", HERE / "kiln_models.py", HERE / "model_files.py",
+           HERE / "attention_models.py", HERE.parents[1] / "scripts" / "requirements.txt"]
 STAMP_NAME = ".kiln-repository-stamp"
 KINDS = ("demo", "test")
 
