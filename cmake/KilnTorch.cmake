@@ -4,17 +4,20 @@
 # The wheel's own TorchConfig is not used: it insists on a CUDA toolkit at
 # configure time (Caffe2Config fails without one) and links libtorch_cuda
 # into every binary. Kiln links libtorch_cpu and libc10 only, so one binary
-# runs on hosts without the CUDA libraries; engine/torch_runtime.cc loads
-# libtorch_cuda at start-up where a GPU driver is present.
+# runs on hosts without the CUDA libraries; engine/op_libraries.cc loads
+# libtorch_cuda at start-up where it is present.
 #
 # Defines:
 #   kiln::torch      headers (as SYSTEM includes), libtorch_cpu, libc10, C++20
 #   KILN_TORCH_ROOT  site-packages/torch
 #   KILN_TORCH_LIB_DIR, KILN_TORCH_VERSION, KILN_TORCHVISION_DIR
 
+# One interpreter start: torch's CMake prefix, its version, and the folder of
+# torchvision's operator library (empty without torchvision), which
+# engine/op_libraries.cc loads by default.
 execute_process(
   COMMAND ${KILN_PYTHON} -c
-    "import torch, torch.utils, os; print(torch.utils.cmake_prefix_path); print(torch.__version__)"
+    "import importlib.util, os, torch, torch.utils; print(torch.utils.cmake_prefix_path); print(torch.__version__); s = importlib.util.find_spec('torchvision'); print(os.path.dirname(s.origin) if s else '')"
   OUTPUT_VARIABLE _kiln_torch_out
   ERROR_VARIABLE _kiln_torch_err
   RESULT_VARIABLE _kiln_torch_rc
@@ -26,6 +29,11 @@ endif()
 string(REPLACE "\n" ";" _kiln_torch_out "${_kiln_torch_out}")
 list(GET _kiln_torch_out 0 _kiln_torch_cmake_prefix)
 list(GET _kiln_torch_out 1 KILN_TORCH_VERSION)
+list(LENGTH _kiln_torch_out _kiln_torch_lines)
+set(KILN_TORCHVISION_DIR "")
+if(_kiln_torch_lines GREATER 2)
+  list(GET _kiln_torch_out 2 KILN_TORCHVISION_DIR)
+endif()
 # cmake_prefix_path is <torch>/share/cmake.
 get_filename_component(KILN_TORCH_ROOT "${_kiln_torch_cmake_prefix}/../.." ABSOLUTE)
 set(KILN_TORCH_LIB_DIR "${KILN_TORCH_ROOT}/lib")
@@ -69,10 +77,3 @@ target_link_options(kiln_torch_imported INTERFACE
   "LINKER:-rpath,${_kiln_rpath}"
   "LINKER:-rpath-link,${_kiln_rpath}")
 
-# torchvision's operator library (nms, roi_align, ...) beside the wheel's
-# torch: engine/op_libraries.cc loads it by default.
-execute_process(
-  COMMAND ${KILN_PYTHON} -c
-    "import importlib.util, os; s = importlib.util.find_spec('torchvision'); print(os.path.dirname(s.origin) if s else '')"
-  OUTPUT_VARIABLE KILN_TORCHVISION_DIR
-  OUTPUT_STRIP_TRAILING_WHITESPACE)

@@ -12,10 +12,10 @@ namespace kiln::engine {
 // Asks for `requested` inter-op threads (0: LibTorch's default). The first
 // request > 0 in the process sizes the pool, if the pool has not started;
 // later requests cannot change it. Returns one line for the load log saying
-// what the process has: "inter-op pool: 2 threads (process-wide, set by
-// this model)", "... (process-wide; 4 requested, already sized)", or
-// "inter-op pool: LibTorch's default (one thread per core, started on first
-// fork)". Thread safe.
+// what the process has: "inter-op pool: 2 thread(s) (process-wide, sized by
+// this model)", "inter-op pool: 2 thread(s) (process-wide; 4 requested here,
+// already sized)", or "inter-op pool: LibTorch's default (one thread per
+// core, started on first fork)". Thread safe.
 std::string RequestInterOpThreads(int requested);
 
 }  // namespace kiln::engine
