@@ -29,8 +29,6 @@ from bench_common import REPO, cpu_info, last_json_object, loadavg, run, tail_re
 BENCH = os.path.join(REPO, "bench")
 PY = sys.executable
 
-REF_COLUMNS = ["torchscript", "ofi", "ort", "openvino", "compile", "compile_max", "openvino_bf16"]
-
 # Every column that is not Kiln, as (reference_bench column, label): the
 # candidates of "Kiln auto vs best other".
 OTHER_COLUMNS = [
@@ -42,6 +40,8 @@ OTHER_COLUMNS = [
     ("compile_max", "torch.compile max-autotune"),
     ("openvino_bf16", "OpenVINO bf16"),
 ]
+# reference_bench.py's columns, each run by it.
+REF_COLUMNS = [c for c, _ in OTHER_COLUMNS]
 
 
 def log(msg: str) -> None:
